@@ -1,0 +1,97 @@
+"""OpenTelemetry instrumentation for `SAQ <https://github.com/tobymao/saq>`_.
+
+Every enqueue gets a PRODUCER span ``send {queue}``; every attempt a worker makes gets a
+CONSUMER span ``process {queue}`` in the producer's trace. The trace context travels in
+``job.meta["opentelemetry"]``, so the trace crosses Redis or Postgres to workers in other
+processes and on other machines.
+
+Usage::
+
+    from opentelemetry.instrumentation.saq import SAQInstrumentor
+
+    SAQInstrumentor().instrument()
+
+Options of ``instrument()``:
+
+- ``tracer_provider``: the provider to use instead of the global one.
+- ``use_links``: when True, each attempt starts a new trace and only links to the
+  producer's span, instead of being its child (and linked).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+from opentelemetry.instrumentation.utils import unwrap
+
+from opentelemetry.instrumentation.saq._consumer import Consumer
+from opentelemetry.instrumentation.saq._producer import Producer
+from opentelemetry.instrumentation.saq._propagation import META_KEY
+from opentelemetry.instrumentation.saq.package import _instruments
+from opentelemetry.instrumentation.saq.version import __version__
+
+if t.TYPE_CHECKING:
+    from collections.abc import Collection
+
+__all__ = ["META_KEY", "SAQInstrumentor", "__version__"]
+
+_SCHEMA_URL = "https://opentelemetry.io/schemas/1.28.0"
+
+# (module, class, method) of every SAQ function we wrap; uninstrument() unwraps them all.
+_PATCHED = (
+    ("saq.queue.base", "Queue", "enqueue"),
+    ("saq.queue.base", "Queue", "_before_enqueue"),
+    ("saq.queue.base", "Queue", "retry"),
+    ("saq.worker", "Worker", "schedule"),
+    ("saq.worker", "Worker", "_before_process"),
+    ("saq.worker", "Worker", "_after_process"),
+)
+
+
+# wrapt's stubs cannot infer the wrapped type through our untyped-call wrappers.
+_wrap: t.Callable[[str, str, t.Callable[..., t.Any]], object] = wrapt.wrap_function_wrapper
+
+
+class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Traces SAQ enqueues and job attempts.
+
+    Example::
+
+        SAQInstrumentor().instrument(tracer_provider=provider)
+    """
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: t.Any) -> None:
+        tracer = trace.get_tracer(
+            __name__,
+            __version__,
+            tracer_provider=kwargs.get("tracer_provider"),
+            schema_url=_SCHEMA_URL,
+        )
+        producer = Producer(tracer)
+        consumer = Consumer(tracer, use_links=bool(kwargs.get("use_links", False)))
+        wrappers: dict[str, t.Callable[..., t.Any]] = {
+            "enqueue": producer.wrap_enqueue,
+            "_before_enqueue": producer.wrap_before_enqueue,
+            "schedule": producer.wrap_schedule,
+            "retry": consumer.wrap_retry,
+            "_before_process": consumer.wrap_before_process,
+            "_after_process": consumer.wrap_after_process,
+        }
+        for module, cls, method in _PATCHED:
+            _wrap(module, f"{cls}.{method}", wrappers[method])
+
+    def _uninstrument(self, **kwargs: t.Any) -> None:
+        import saq.queue.base
+        import saq.worker
+
+        classes = {"Queue": saq.queue.base.Queue, "Worker": saq.worker.Worker}
+        for _module, cls, method in _PATCHED:
+            unwrap(classes[cls], method)

@@ -1,0 +1,216 @@
+"""The worker side: one CONSUMER span per attempt.
+
+``Worker.process`` dequeues (an unbounded wait that must not be in the span), marks the
+job active, then awaits ``_before_process``, runs the job function in a task created
+right after it, finishes or retries the job, and awaits ``_after_process`` in a
+``finally``. So the span starts in ``_before_process`` and is made current there: the
+job's task inherits it, and so does a sync function, which SAQ runs in a copied context.
+It ends at the top of ``_after_process``, when the outcome is known, before any user hook
+can be interrupted by a cancellation.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+from contextvars import ContextVar
+
+from opentelemetry import context, trace
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from opentelemetry.instrumentation.saq import _propagation
+from opentelemetry.instrumentation.saq._attributes import (
+    ERROR_TYPE,
+    PROCESS,
+    SAQ_JOB_ATTEMPT,
+    SAQ_JOB_QUEUE_WAIT_MS,
+    SAQ_JOB_STATUS,
+    SAQ_JOB_WILL_RETRY,
+    SAQ_WORKER_ID,
+    error_type,
+    job_attributes,
+    operation_attributes,
+)
+from saq.job import Status as JobStatus
+from saq.utils import now
+
+if t.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from contextvars import Token
+
+    from opentelemetry.trace import Span, Tracer
+
+    from saq.job import Job
+
+logger = logging.getLogger(__name__)
+
+
+class _Attempt(t.NamedTuple):
+    span: Span
+    token: Token[Context]
+
+
+# The attempt whose span this worker task made current; read back in _after_process.
+_ATTEMPT: ContextVar[_Attempt | None] = ContextVar("saq_attempt", default=None)
+
+ABORTED = "aborted"
+CANCELLED = "cancelled"
+
+
+class Consumer:
+    """Wrappers for the worker side, bound to one tracer."""
+
+    def __init__(self, tracer: Tracer, use_links: bool = False) -> None:
+        self._tracer = tracer
+        self._use_links = use_links
+        self._span_names: dict[str, str] = {}
+
+    async def wrap_before_process(
+        self,
+        wrapped: Callable[..., Awaitable[None]],
+        worker: t.Any,
+        args: tuple[t.Any, ...],
+        kwargs: dict[str, t.Any],
+    ) -> None:
+        if is_instrumentation_enabled():
+            try:
+                job_context = args[0] if args else kwargs["ctx"]
+                self._start_attempt(worker, job_context["job"])
+            except Exception:
+                logger.warning("could not start the process span; job runs untraced", exc_info=True)
+        await wrapped(*args, **kwargs)
+
+    async def wrap_after_process(
+        self,
+        wrapped: Callable[..., Awaitable[None]],
+        worker: t.Any,
+        args: tuple[t.Any, ...],
+        kwargs: dict[str, t.Any],
+    ) -> None:
+        attempt = _ATTEMPT.get()
+        if attempt is not None:
+            _ATTEMPT.set(None)
+            try:
+                job_context = args[0] if args else kwargs["ctx"]
+                _end_attempt(attempt.span, job_context["job"], job_context.get("exception"))
+            except Exception:
+                logger.warning("could not record the outcome of the attempt", exc_info=True)
+                attempt.span.end()
+            finally:
+                context.detach(attempt.token)
+        await wrapped(*args, **kwargs)
+
+    async def wrap_retry(
+        self,
+        wrapped: Callable[..., Awaitable[None]],
+        queue: t.Any,
+        args: tuple[t.Any, ...],
+        kwargs: dict[str, t.Any],
+    ) -> None:
+        if is_instrumentation_enabled():
+            try:
+                job: Job = args[0] if args else kwargs["job"]
+                _propagation.mark_retry(job, now())
+            except Exception:
+                logger.warning("could not record the retry time in the job", exc_info=True)
+        await wrapped(*args, **kwargs)
+
+    def _start_attempt(self, worker: t.Any, job: Job) -> None:
+        producer = _propagation.extract(job)
+        producer_span = trace.get_current_span(producer).get_span_context() if producer else None
+        links = []
+        if producer_span is not None and producer_span.is_valid:
+            links.append(Link(producer_span))
+        else:
+            logger.debug(
+                "job %s carries no usable trace context; its attempt is a root span", job.key
+            )
+
+        # A fresh Context, never the worker task's: a job's trace is its producer's, not
+        # whatever was current when the worker started.
+        parent = producer if producer is not None else Context()
+        span = self._tracer.start_span(
+            self._span_name(job),
+            context=Context() if self._use_links else parent,
+            kind=SpanKind.CONSUMER,
+            attributes=operation_attributes(PROCESS, job.get_queue().name),
+            links=links,
+            start_time=job.started * 1_000_000 if job.started > 0 else None,
+        )
+        span.set_attributes(job_attributes(job))
+        span.set_attribute(SAQ_JOB_ATTEMPT, job.attempts)
+        worker_id = getattr(worker, "id", None) or job.worker_id
+        if worker_id is not None:
+            span.set_attribute(SAQ_WORKER_ID, str(worker_id))
+        wait_ms = queue_wait_ms(job)
+        if wait_ms is not None:
+            span.set_attribute(SAQ_JOB_QUEUE_WAIT_MS, wait_ms)
+        # Baggage from the producer travels on even when the span only links to it.
+        token = context.attach(trace.set_span_in_context(span, parent))
+        _ATTEMPT.set(_Attempt(span, token))
+
+    def _span_name(self, job: Job) -> str:
+        name = job.get_queue().name
+        span_name = self._span_names.get(name)
+        if span_name is None:
+            span_name = self._span_names[name] = f"{PROCESS} {name}"
+        return span_name
+
+
+def queue_wait_ms(job: Job) -> int | None:
+    """Milliseconds the attempt waited: from when it could run to when it started.
+
+    It could run from the later of its enqueue (or, for a retry, its re-queue) and its
+    scheduled time. None when that moment is unknown (a retry recorded by an
+    uninstrumented worker). Clamped at zero against clock skew between machines.
+    """
+    if job.started <= 0:
+        return None
+    ready = job.queued
+    if job.attempts > 1:
+        retried = _propagation.retried_at(job)
+        if retried is None:
+            return None
+        ready = retried
+    ready = max(ready, job.scheduled * 1000)
+    return max(0, job.started - ready)
+
+
+def _end_attempt(span: Span, job: Job, exc: BaseException | None) -> None:
+    status = job.status
+    span.set_attribute(
+        SAQ_JOB_STATUS, status.value if isinstance(status, JobStatus) else str(status)
+    )
+    if status == JobStatus.COMPLETE:
+        pass
+    elif status in (JobStatus.ABORTED, JobStatus.ABORTING):
+        span.set_attribute(ERROR_TYPE, ABORTED)
+        span.set_status(Status(StatusCode.ERROR, f"aborted: {job.error or ''}".rstrip(": ")))
+    elif exc is not None:
+        span.record_exception(exc)
+        span.set_attribute(ERROR_TYPE, error_type(exc))
+        if status == JobStatus.QUEUED:
+            span.set_attribute(SAQ_JOB_WILL_RETRY, True)
+        message = str(exc)
+        span.set_status(
+            Status(
+                StatusCode.ERROR,
+                f"{type(exc).__name__}: {message}" if message else type(exc).__name__,
+            )
+        )
+    elif status == JobStatus.QUEUED and job.error == CANCELLED:
+        # The worker shut down mid-job; SAQ re-queued it without an exception.
+        span.set_attribute(ERROR_TYPE, CANCELLED)
+        span.set_attribute(SAQ_JOB_WILL_RETRY, True)
+        span.set_status(Status(StatusCode.ERROR, "cancelled by worker shutdown"))
+    elif status == JobStatus.FAILED:
+        span.set_attribute(ERROR_TYPE, "failed")
+        span.set_status(Status(StatusCode.ERROR, _last_line(job.error)))
+    span.end()
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""

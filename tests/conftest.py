@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from saq.queue.redis import RedisQueue
+
+from opentelemetry.instrumentation.saq import SAQInstrumentor
+from tests.servers import RedisServer, postgres_server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def tracer_provider(exporter: InMemorySpanExporter) -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+@pytest.fixture
+def instrument(tracer_provider: TracerProvider) -> Iterator[SAQInstrumentor]:
+    instrumentor = SAQInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    yield instrumentor
+    instrumentor.uninstrument()
+
+
+@pytest.fixture
+async def queue(redis_url: str) -> AsyncIterator[RedisQueue]:
+    # A queue name per test keeps tests apart on the one shared server.
+    q = RedisQueue.from_url(redis_url, name=f"test-{uuid.uuid4().hex[:8]}")
+    await q.connect()
+    yield q
+    await q.disconnect()

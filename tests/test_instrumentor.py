@@ -1,0 +1,134 @@
+"""What SAQInstrumentor promises: exact restore, no double wrap, suppression, safety."""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+from importlib.metadata import entry_points
+
+import pytest
+import saq.queue.base
+import saq.worker
+from opentelemetry import propagate
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from saq.job import Status
+from saq.queue.redis import RedisQueue
+
+from opentelemetry.instrumentation.saq import META_KEY, SAQInstrumentor
+from tests.workers import running_worker, spans_named
+
+PATCHED = [
+    (saq.queue.base.Queue, "enqueue"),
+    (saq.queue.base.Queue, "_before_enqueue"),
+    (saq.queue.base.Queue, "retry"),
+    (saq.worker.Worker, "schedule"),
+    (saq.worker.Worker, "_before_process"),
+    (saq.worker.Worker, "_after_process"),
+]
+
+
+async def add(ctx: dict[str, t.Any], *, a: int, b: int) -> int:
+    return a + b
+
+
+def test_uninstrument_restores_every_patched_function_to_the_original_object(
+    tracer_provider: TracerProvider,
+) -> None:
+    originals = [cls.__dict__[name] for cls, name in PATCHED]
+    instrumentor = SAQInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    assert all(
+        cls.__dict__[name] is not original for (cls, name), original in zip(PATCHED, originals)
+    )
+    instrumentor.uninstrument()
+    assert all(cls.__dict__[name] is original for (cls, name), original in zip(PATCHED, originals))
+
+
+async def test_instrument_twice_does_not_double_wrap(
+    queue: RedisQueue,
+    exporter: InMemorySpanExporter,
+    instrument: SAQInstrumentor,
+    tracer_provider: TracerProvider,
+) -> None:
+    instrument.instrument(tracer_provider=tracer_provider)
+    await queue.enqueue("add", a=1, b=2)
+    assert len(exporter.get_finished_spans()) == 1
+
+
+async def test_after_uninstrument_nothing_is_traced_and_no_context_is_written(
+    queue: RedisQueue, exporter: InMemorySpanExporter, instrument: SAQInstrumentor
+) -> None:
+    instrument.uninstrument()
+    job = await queue.enqueue("add", a=1, b=2)
+    assert job is not None
+    async with running_worker(queue, [add]):
+        await job.refresh(until_complete=10)
+    assert job.status == Status.COMPLETE
+    assert META_KEY not in job.meta
+    assert exporter.get_finished_spans() == ()
+
+
+async def test_suppress_instrumentation_disables_both_sides(
+    queue: RedisQueue, exporter: InMemorySpanExporter, instrument: SAQInstrumentor
+) -> None:
+    with suppress_instrumentation():
+        job = await queue.enqueue("add", a=1, b=2)
+        assert job is not None
+        async with running_worker(queue, [add]):
+            await job.refresh(until_complete=10)
+    assert job.status == Status.COMPLETE
+    assert META_KEY not in job.meta
+    assert exporter.get_finished_spans() == ()
+
+
+class BrokenPropagator(TextMapPropagator):
+    def extract(
+        self, carrier: t.Any, context: Context | None = None, getter: t.Any = None
+    ) -> Context:
+        raise RuntimeError("broken extract")
+
+    def inject(self, carrier: t.Any, context: Context | None = None, setter: t.Any = None) -> None:
+        raise RuntimeError("broken inject")
+
+    @property
+    def fields(self) -> set[str]:
+        return set()
+
+
+async def test_a_broken_propagator_loses_no_job_and_is_logged(
+    queue: RedisQueue,
+    exporter: InMemorySpanExporter,
+    instrument: SAQInstrumentor,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_context = await queue.enqueue("add", a=1, b=1)  # carries a context to extract
+    monkeypatch.setattr(propagate, "_HTTP_TEXT_FORMAT", BrokenPropagator())
+    with caplog.at_level(logging.WARNING, logger="opentelemetry.instrumentation.saq"):
+        without_context = await queue.enqueue("add", a=2, b=3)
+        assert with_context is not None and without_context is not None
+        async with running_worker(queue, [add]):
+            await with_context.refresh(until_complete=10)
+            await without_context.refresh(until_complete=10)
+
+    assert (with_context.status, with_context.result) == (Status.COMPLETE, 2)
+    assert (without_context.status, without_context.result) == (Status.COMPLETE, 5)
+    assert "could not write the trace context" in caplog.text
+    assert "could not start the process span" in caplog.text
+    # The send spans still end: a broken propagator costs the link, not the span.
+    assert len(spans_named(exporter, f"send {queue.name}")) == 2
+
+
+def test_the_opentelemetry_instrument_entry_point_loads_the_instrumentor() -> None:
+    (entry_point,) = [
+        ep for ep in entry_points(group="opentelemetry_instrumentor") if ep.name == "saq"
+    ]
+    assert entry_point.load() is SAQInstrumentor
+
+
+def test_the_supported_saq_range_is_declared() -> None:
+    assert any(dep.startswith("saq") for dep in SAQInstrumentor().instrumentation_dependencies())

@@ -1,0 +1,162 @@
+"""The send span of every enqueue, and the context it writes into the job."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from saq import CronJob, Job, Worker
+from saq.queue.redis import RedisQueue
+
+from opentelemetry.instrumentation.saq import META_KEY
+
+pytestmark = pytest.mark.usefixtures("instrument")
+
+
+def traceparent_of(span: trace.Span | object) -> str:
+    ctx = span.get_span_context()  # type: ignore[attr-defined]
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}"
+
+
+def ids_of(traceparent: str) -> str:
+    """Version, trace id and span id of a traceparent, without the flags."""
+    return traceparent.rsplit("-", 1)[0]
+
+
+async def test_enqueue_emits_a_producer_span_with_the_job_attributes(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    job = await queue.enqueue(
+        "send_email", to="a@example.com", retries=3, timeout=7, scheduled=2_000_000_000
+    )
+    assert job is not None
+
+    (span,) = exporter.get_finished_spans()
+    assert span.name == f"send {queue.name}"
+    assert span.kind is SpanKind.PRODUCER
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes or {}) == {
+        "messaging.system": "saq",
+        "messaging.operation.type": "send",
+        "messaging.operation.name": "send",
+        "messaging.destination.name": queue.name,
+        "messaging.message.id": job.id,
+        "saq.job.key": job.key,
+        "saq.job.function": "send_email",
+        "saq.job.retries": 3,
+        "saq.job.timeout": 7,
+        "saq.job.scheduled": 2_000_000_000,
+    }
+    assert span.instrumentation_scope is not None
+    assert span.instrumentation_scope.name == "opentelemetry.instrumentation.saq"
+
+
+async def test_the_context_is_persisted_with_the_job(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    job = await queue.enqueue("noop")
+    assert job is not None
+
+    stored = await queue.job(job.key)
+    assert stored is not None
+    (span,) = exporter.get_finished_spans()
+    assert ids_of(stored.meta[META_KEY]["traceparent"]) == traceparent_of(span)
+
+
+async def test_send_is_a_child_of_the_current_span(
+    queue: RedisQueue, exporter: InMemorySpanExporter, tracer_provider: TracerProvider
+) -> None:
+    with tracer_provider.get_tracer("app").start_as_current_span("GET /signup") as request:
+        await queue.enqueue("noop")
+
+    send = next(s for s in exporter.get_finished_spans() if s.name.startswith("send"))
+    assert send.parent is not None
+    assert send.parent.span_id == request.get_span_context().span_id
+    assert send.context.trace_id == request.get_span_context().trace_id
+
+
+async def test_the_users_meta_is_kept_and_a_job_enqueued_twice_gets_a_fresh_context(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    shared_meta = {"tenant": "acme"}
+    job = Job("noop", meta=shared_meta, key="twice")
+    assert await queue.enqueue(job) is not None
+    await queue.finish(job, status=job.status.COMPLETE)  # frees the key for the second enqueue
+    await queue.redis.delete(job.id)
+    assert await queue.enqueue(job) is not None
+
+    first, second = exporter.get_finished_spans()
+    stored = await queue.job("twice")
+    assert stored is not None
+    assert stored.meta["tenant"] == "acme"
+    assert ids_of(stored.meta[META_KEY]["traceparent"]) == traceparent_of(second)
+    assert traceparent_of(first) != traceparent_of(second)
+    # The caller's dict was not written into: map() may share it between jobs.
+    assert shared_meta == {"tenant": "acme"}
+
+
+async def test_a_duplicate_key_is_marked_on_the_span(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    assert await queue.enqueue("noop", key="only-once") is not None
+    assert await queue.enqueue("noop", key="only-once") is None
+
+    first, duplicate = exporter.get_finished_spans()
+    assert "saq.job.duplicate" not in (first.attributes or {})
+    assert (duplicate.attributes or {})["saq.job.duplicate"] is True
+
+
+async def test_an_enqueue_that_raises_is_recorded_and_the_same_exception_reraised(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    boom = RuntimeError("no room in the queue")
+
+    async def refuse(job: Job) -> None:
+        raise boom
+
+    queue.register_before_enqueue(refuse)
+    with pytest.raises(RuntimeError) as raised:
+        await queue.enqueue("noop")
+    assert raised.value is boom
+
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == "RuntimeError"
+    assert [event.name for event in span.events] == ["exception"]
+
+
+async def test_job_enqueue_and_batch_go_through_the_same_span(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    await Job("a", queue=queue).enqueue()
+    async with queue.batch():
+        await queue.enqueue("b")
+
+    functions = [(s.attributes or {})["saq.job.function"] for s in exporter.get_finished_spans()]
+    assert functions == ["a", "b"]
+
+
+async def test_cron_ticks_that_enqueue_nothing_leave_no_spans(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    async def nightly(ctx: dict[str, object]) -> None: ...
+
+    worker = Worker(queue, functions=[], cron_jobs=[CronJob(nightly, cron="0 3 * * *")])
+    for _ in range(3):
+        await worker.schedule()
+
+    (span,) = exporter.get_finished_spans()
+    assert (span.attributes or {})[
+        "saq.job.key"
+    ] == "cron:test_cron_ticks_that_enqueue_nothing_leave_no_spans.<locals>.nightly"
+    assert "saq.job.scheduled" in (span.attributes or {})
+
+
+async def test_an_ordinary_duplicate_inside_a_cron_worker_still_gets_a_span(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    await queue.enqueue("noop", key="k")
+    await queue.enqueue("noop", key="k")
+    assert len(exporter.get_finished_spans()) == 2

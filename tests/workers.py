@@ -1,0 +1,52 @@
+"""Real SAQ workers for the tests, run in the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import typing as t
+from collections.abc import AsyncIterator, Callable
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from saq import Worker
+from saq.queue import Queue
+
+FAST_TIMERS = {"schedule": 1, "worker_info": 10, "sweep": 60, "abort": 0.1}
+
+
+@contextlib.asynccontextmanager
+async def running_worker(
+    queue: Queue, functions: list[t.Any], **options: t.Any
+) -> AsyncIterator[Worker]:
+    options.setdefault("timers", FAST_TIMERS)
+    options.setdefault("shutdown_grace_period_s", 1)
+    worker = Worker(queue, functions=functions, **options)
+    task = asyncio.create_task(worker.start())
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def spans_named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
+    return [span for span in exporter.get_finished_spans() if span.name == name]
+
+
+async def wait_for_spans(
+    exporter: InMemorySpanExporter, name: str, count: int, timeout: float = 10
+) -> list[ReadableSpan]:
+    await wait_until(lambda: len(spans_named(exporter, name)) >= count, timeout)
+    return sorted(spans_named(exporter, name), key=lambda span: span.start_time or 0)
