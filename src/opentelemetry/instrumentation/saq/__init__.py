@@ -13,7 +13,7 @@ Usage::
 
 Options of ``instrument()``:
 
-- ``tracer_provider``: the provider to use instead of the global one.
+- ``tracer_provider``, ``meter_provider``: the providers to use instead of the global ones.
 - ``use_links``: when True, each attempt starts a new trace and only links to the
   producer's span, instead of being its child (and linked).
 """
@@ -23,13 +23,14 @@ from __future__ import annotations
 import typing as t
 
 import wrapt
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 from opentelemetry.instrumentation.utils import unwrap
 
 from opentelemetry.instrumentation.saq._consumer import Consumer
+from opentelemetry.instrumentation.saq._metrics import Instruments
 from opentelemetry.instrumentation.saq._producer import Producer
 from opentelemetry.instrumentation.saq._propagation import META_KEY
 from opentelemetry.instrumentation.saq.package import _instruments
@@ -75,8 +76,15 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             tracer_provider=kwargs.get("tracer_provider"),
             schema_url=_SCHEMA_URL,
         )
-        producer = Producer(tracer)
-        consumer = Consumer(tracer, use_links=bool(kwargs.get("use_links", False)))
+        meter = metrics.get_meter(
+            __name__,
+            __version__,
+            meter_provider=kwargs.get("meter_provider"),
+            schema_url=_SCHEMA_URL,
+        )
+        instruments = Instruments(meter)
+        producer = Producer(tracer, instruments)
+        consumer = Consumer(tracer, instruments, use_links=bool(kwargs.get("use_links", False)))
         wrappers: dict[str, t.Callable[..., t.Any]] = {
             "enqueue": producer.wrap_enqueue,
             "_before_enqueue": producer.wrap_before_enqueue,

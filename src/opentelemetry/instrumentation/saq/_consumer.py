@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import typing as t
 from contextvars import ContextVar
+from time import time_ns
 
 from opentelemetry import context, trace
 from opentelemetry.context import Context
@@ -42,6 +43,7 @@ if t.TYPE_CHECKING:
 
     from opentelemetry.trace import Span, Tracer
 
+    from opentelemetry.instrumentation.saq._metrics import Instruments
     from saq.job import Job
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ logger = logging.getLogger(__name__)
 class _Attempt(t.NamedTuple):
     span: Span
     token: Token[Context]
+    queue_name: str
+    started_ns: int
 
 
 # The attempt whose span this worker task made current; read back in _after_process.
@@ -62,8 +66,9 @@ CANCELLED = "cancelled"
 class Consumer:
     """Wrappers for the worker side, bound to one tracer."""
 
-    def __init__(self, tracer: Tracer, use_links: bool = False) -> None:
+    def __init__(self, tracer: Tracer, instruments: Instruments, use_links: bool = False) -> None:
         self._tracer = tracer
+        self._instruments = instruments
         self._use_links = use_links
         self._span_names: dict[str, str] = {}
 
@@ -94,7 +99,11 @@ class Consumer:
             _ATTEMPT.set(None)
             try:
                 job_context = args[0] if args else kwargs["ctx"]
-                _end_attempt(attempt.span, job_context["job"], job_context.get("exception"))
+                status, error = _end_attempt(
+                    attempt.span, job_context["job"], job_context.get("exception")
+                )
+                seconds = max(0, time_ns() - attempt.started_ns) / 1e9
+                self._instruments.record_outcome(attempt.queue_name, seconds, status, error)
             except Exception:
                 logger.warning("could not record the outcome of the attempt", exc_info=True)
                 attempt.span.end()
@@ -131,13 +140,18 @@ class Consumer:
         # A fresh Context, never the worker task's: a job's trace is its producer's, not
         # whatever was current when the worker started.
         parent = producer if producer is not None else Context()
+        queue_name = job.get_queue().name
+        # The attempt began when the worker stamped job.started, before marking it active.
+        started_ns = (
+            job.started * 1_000_000 if 0 < job.started * 1_000_000 <= time_ns() else time_ns()
+        )
         span = self._tracer.start_span(
             self._span_name(job),
             context=Context() if self._use_links else parent,
             kind=SpanKind.CONSUMER,
-            attributes=operation_attributes(PROCESS, job.get_queue().name),
+            attributes=operation_attributes(PROCESS, queue_name),
             links=links,
-            start_time=job.started * 1_000_000 if job.started > 0 else None,
+            start_time=started_ns,
         )
         span.set_attributes(job_attributes(job))
         span.set_attribute(SAQ_JOB_ATTEMPT, job.attempts)
@@ -149,7 +163,8 @@ class Consumer:
             span.set_attribute(SAQ_JOB_QUEUE_WAIT_MS, wait_ms)
         # Baggage from the producer travels on even when the span only links to it.
         token = context.attach(trace.set_span_in_context(span, parent))
-        _ATTEMPT.set(_Attempt(span, token))
+        _ATTEMPT.set(_Attempt(span, token, queue_name, started_ns))
+        self._instruments.record_start(queue_name, None if wait_ms is None else wait_ms / 1000)
 
     def _span_name(self, job: Job) -> str:
         name = job.get_queue().name
@@ -178,19 +193,20 @@ def queue_wait_ms(job: Job) -> int | None:
     return max(0, job.started - ready)
 
 
-def _end_attempt(span: Span, job: Job, exc: BaseException | None) -> None:
+def _end_attempt(span: Span, job: Job, exc: BaseException | None) -> tuple[str, str | None]:
+    """End the attempt's span by its outcome; return the status word and error type."""
     status = job.status
-    span.set_attribute(
-        SAQ_JOB_STATUS, status.value if isinstance(status, JobStatus) else str(status)
-    )
+    status_word = status.value if isinstance(status, JobStatus) else str(status)
+    error: str | None = None
+    span.set_attribute(SAQ_JOB_STATUS, status_word)
     if status == JobStatus.COMPLETE:
         pass
     elif status in (JobStatus.ABORTED, JobStatus.ABORTING):
-        span.set_attribute(ERROR_TYPE, ABORTED)
+        error = ABORTED
         span.set_status(Status(StatusCode.ERROR, f"aborted: {job.error or ''}".rstrip(": ")))
     elif exc is not None:
         span.record_exception(exc)
-        span.set_attribute(ERROR_TYPE, error_type(exc))
+        error = error_type(exc)
         if status == JobStatus.QUEUED:
             span.set_attribute(SAQ_JOB_WILL_RETRY, True)
         message = str(exc)
@@ -202,13 +218,16 @@ def _end_attempt(span: Span, job: Job, exc: BaseException | None) -> None:
         )
     elif status == JobStatus.QUEUED and job.error == CANCELLED:
         # The worker shut down mid-job; SAQ re-queued it without an exception.
-        span.set_attribute(ERROR_TYPE, CANCELLED)
+        error = CANCELLED
         span.set_attribute(SAQ_JOB_WILL_RETRY, True)
         span.set_status(Status(StatusCode.ERROR, "cancelled by worker shutdown"))
     elif status == JobStatus.FAILED:
-        span.set_attribute(ERROR_TYPE, "failed")
+        error = "failed"
         span.set_status(Status(StatusCode.ERROR, _last_line(job.error)))
+    if error is not None:
+        span.set_attribute(ERROR_TYPE, error)
     span.end()
+    return status_word, error
 
 
 def _last_line(text: str | None) -> str:

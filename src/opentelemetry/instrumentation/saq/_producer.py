@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import typing as t
 from contextvars import ContextVar
+from time import perf_counter
 
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -31,6 +32,7 @@ if t.TYPE_CHECKING:
 
     from opentelemetry.trace import Span, Tracer
 
+    from opentelemetry.instrumentation.saq._metrics import Instruments
     from saq.job import Job
     from saq.queue import Queue
 
@@ -45,8 +47,9 @@ _CRON_TICK: ContextVar[bool] = ContextVar("saq_cron_tick", default=False)
 class Producer:
     """Wrappers for the enqueue side, bound to one tracer."""
 
-    def __init__(self, tracer: Tracer) -> None:
+    def __init__(self, tracer: Tracer, instruments: Instruments) -> None:
         self._tracer = tracer
+        self._instruments = instruments
         self._span_names: dict[str, str] = {}
 
     async def wrap_enqueue(
@@ -66,20 +69,23 @@ class Producer:
             logger.warning("could not start the send span; job enqueued untraced", exc_info=True)
             return await wrapped(*args, **kwargs)
 
+        started = perf_counter()
         try:
             job = await wrapped(*args, **kwargs)
         except BaseException as exc:
             _end_with_error(span, exc)
+            self._record(queue, started, error_type(exc), sent=False)
             raise
         else:
             if job is None:
                 # A cron tick re-enqueues unique cron jobs every second; SAQ ignores all but
                 # the first. An unended span is never exported, so such no-ops stay out of
-                # the user's traces.
+                # the user's traces and metrics.
                 if _CRON_TICK.get():
                     return None
                 span.set_attribute(SAQ_JOB_DUPLICATE, True)
             span.end()
+            self._record(queue, started, None, sent=job is not None)
             return job
         finally:
             _SENDING.reset(sending_token)
@@ -117,6 +123,12 @@ class Producer:
             await wrapped(*args, **kwargs)
         finally:
             _CRON_TICK.reset(token)
+
+    def _record(self, queue: Queue, started: float, error: str | None, sent: bool) -> None:
+        try:
+            self._instruments.record_send(queue.name, perf_counter() - started, error, sent)
+        except Exception:
+            logger.warning("could not record the enqueue metrics", exc_info=True)
 
     def _start_span(self, queue: Queue) -> Span:
         name = queue.name
