@@ -16,6 +16,13 @@ Options of ``instrument()``:
 - ``tracer_provider``, ``meter_provider``: the providers to use instead of the global ones.
 - ``use_links``: when True, each attempt starts a new trace and only links to the
   producer's span, instead of being its child (and linked).
+- ``record_caller``: when True, every send span carries ``code.file.path``,
+  ``code.line.number`` and ``code.function.name`` of the code that enqueued the job (the
+  debug toolbar panel records them for its requests regardless).
+- ``record_arguments``: when True, send spans carry ``saq.job.kwargs``, the job's
+  arguments as JSON with secret-looking keys redacted and long values cut. Off by
+  default: arguments can hold secrets. ``argument_policy=ArgumentPolicy(...)`` sets the
+  words that mark a key as secret and the length limits (and implies recording).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from opentelemetry.instrumentation.saq._consumer import Consumer
 from opentelemetry.instrumentation.saq._metrics import Instruments
 from opentelemetry.instrumentation.saq._producer import Producer
 from opentelemetry.instrumentation.saq._propagation import META_KEY
+from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.package import _instruments
 from opentelemetry.instrumentation.saq.version import __version__
 
@@ -69,7 +77,14 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
+    @property
+    def tracer_provider(self) -> trace.TracerProvider:
+        """The provider SAQ spans go to: the one given to instrument(), or the global one."""
+        provider: trace.TracerProvider | None = getattr(self, "_tracer_provider", None)
+        return provider if provider is not None else trace.get_tracer_provider()
+
     def _instrument(self, **kwargs: t.Any) -> None:
+        self._tracer_provider = kwargs.get("tracer_provider")
         tracer = trace.get_tracer(
             __name__,
             __version__,
@@ -83,7 +98,15 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             schema_url=_SCHEMA_URL,
         )
         instruments = Instruments(meter)
-        producer = Producer(tracer, instruments)
+        arguments = kwargs.get("argument_policy")
+        if arguments is None and kwargs.get("record_arguments"):
+            arguments = ArgumentPolicy()
+        producer = Producer(
+            tracer,
+            instruments,
+            record_caller=bool(kwargs.get("record_caller", False)),
+            arguments=arguments,
+        )
         consumer = Consumer(tracer, instruments, use_links=bool(kwargs.get("use_links", False)))
         wrappers: dict[str, t.Callable[..., t.Any]] = {
             "enqueue": producer.wrap_enqueue,

@@ -19,14 +19,17 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 
 if t.TYPE_CHECKING:
     from opentelemetry.util.types import AttributeValue
-
     from saq.job import Job
 
 __all__ = [
+    "CODE_FILE_PATH",
+    "CODE_FUNCTION_NAME",
+    "CODE_LINE_NUMBER",
     "ERROR_TYPE",
     "PROCESS",
     "SAQ_JOB_ATTEMPT",
     "SAQ_JOB_DUPLICATE",
+    "SAQ_JOB_KWARGS",
     "SAQ_JOB_QUEUE_WAIT_MS",
     "SAQ_JOB_STATUS",
     "SAQ_JOB_WILL_RETRY",
@@ -52,6 +55,13 @@ SAQ_JOB_STATUS = "saq.job.status"
 SAQ_JOB_WILL_RETRY = "saq.job.will_retry"
 SAQ_JOB_QUEUE_WAIT_MS = "saq.job.queue_wait_ms"
 SAQ_WORKER_ID = "saq.worker.id"
+SAQ_JOB_KWARGS = "saq.job.kwargs"
+
+# Where the enqueue was called (the semantic conventions' code.* attributes, spelled out
+# because older opentelemetry-semantic-conventions releases lack these constants).
+CODE_FILE_PATH = "code.file.path"
+CODE_LINE_NUMBER = "code.line.number"
+CODE_FUNCTION_NAME = "code.function.name"
 
 # Per (operation, queue name): the attributes every span of that kind shares. Built once,
 # because a dict per enqueue is measurable next to a Redis round trip on loopback.

@@ -20,6 +20,8 @@ from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from saq.job import Status as JobStatus
+from saq.utils import now
 
 from opentelemetry.instrumentation.saq import _propagation
 from opentelemetry.instrumentation.saq._attributes import (
@@ -34,17 +36,15 @@ from opentelemetry.instrumentation.saq._attributes import (
     job_attributes,
     operation_attributes,
 )
-from saq.job import Status as JobStatus
-from saq.utils import now
 
 if t.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from contextvars import Token
 
     from opentelemetry.trace import Span, Tracer
+    from saq.job import Job
 
     from opentelemetry.instrumentation.saq._metrics import Instruments
-    from saq.job import Job
 
 logger = logging.getLogger(__name__)
 

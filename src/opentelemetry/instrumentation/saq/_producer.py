@@ -17,10 +17,14 @@ from opentelemetry import context, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from opentelemetry.instrumentation.saq import _propagation
+from opentelemetry.instrumentation.saq import _capture, _propagation
 from opentelemetry.instrumentation.saq._attributes import (
+    CODE_FILE_PATH,
+    CODE_FUNCTION_NAME,
+    CODE_LINE_NUMBER,
     ERROR_TYPE,
     SAQ_JOB_DUPLICATE,
+    SAQ_JOB_KWARGS,
     SEND,
     error_type,
     job_attributes,
@@ -31,15 +35,27 @@ if t.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from opentelemetry.trace import Span, Tracer
-
-    from opentelemetry.instrumentation.saq._metrics import Instruments
     from saq.job import Job
     from saq.queue import Queue
 
+    from opentelemetry.instrumentation.saq._metrics import Instruments
+    from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
+
 logger = logging.getLogger(__name__)
 
-# The send span of the enqueue running in this task, for the before-enqueue hook.
-_SENDING: ContextVar[Span | None] = ContextVar("saq_sending", default=None)
+
+class _Send:
+    """One enqueue in flight: its span, and the job once SAQ has built it."""
+
+    __slots__ = ("job", "span")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.job: Job | None = None
+
+
+# The enqueue running in this task, for the before-enqueue hook.
+_SENDING: ContextVar[_Send | None] = ContextVar("saq_sending", default=None)
 # Set while a worker schedules its cron jobs (see Producer.wrap_schedule).
 _CRON_TICK: ContextVar[bool] = ContextVar("saq_cron_tick", default=False)
 
@@ -47,9 +63,17 @@ _CRON_TICK: ContextVar[bool] = ContextVar("saq_cron_tick", default=False)
 class Producer:
     """Wrappers for the enqueue side, bound to one tracer."""
 
-    def __init__(self, tracer: Tracer, instruments: Instruments) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        instruments: Instruments,
+        record_caller: bool = False,
+        arguments: ArgumentPolicy | None = None,
+    ) -> None:
         self._tracer = tracer
         self._instruments = instruments
+        self._record_caller = record_caller
+        self._arguments = arguments
         self._span_names: dict[str, str] = {}
 
     async def wrap_enqueue(
@@ -62,9 +86,22 @@ class Producer:
         if not is_instrumentation_enabled():
             return await wrapped(*args, **kwargs)
         try:
-            span = self._start_span(queue)
+            listener = _capture.listener()
+            span = self._start_span(queue, listener)
+            caller = None
+            if listener is not None or self._record_caller:
+                caller = _capture.caller_location()
+                if caller is not None:
+                    span.set_attributes(
+                        {
+                            CODE_FILE_PATH: caller.file,
+                            CODE_LINE_NUMBER: caller.line,
+                            CODE_FUNCTION_NAME: caller.function,
+                        }
+                    )
+            send = _Send(span)
             otel_token = context.attach(trace.set_span_in_context(span))
-            sending_token = _SENDING.set(span)
+            sending_token = _SENDING.set(send)
         except Exception:
             logger.warning("could not start the send span; job enqueued untraced", exc_info=True)
             return await wrapped(*args, **kwargs)
@@ -86,6 +123,8 @@ class Producer:
                 span.set_attribute(SAQ_JOB_DUPLICATE, True)
             span.end()
             self._record(queue, started, None, sent=job is not None)
+            if listener is not None and send.job is not None:
+                _tell(listener, queue, send, caller, duplicate=job is None)
             return job
         finally:
             _SENDING.reset(sending_token)
@@ -99,14 +138,17 @@ class Producer:
         kwargs: dict[str, t.Any],
     ) -> None:
         await wrapped(*args, **kwargs)
-        span = _SENDING.get()
-        if span is None:
+        send = _SENDING.get()
+        if send is None:
             return
         # The hook runs once per enqueue: nested enqueues from a callback set their own.
         _SENDING.set(None)
         try:
             job: Job = args[0] if args else kwargs["job"]
-            span.set_attributes(job_attributes(job))
+            send.job = job
+            send.span.set_attributes(job_attributes(job))
+            if self._arguments is not None:
+                send.span.set_attribute(SAQ_JOB_KWARGS, self._arguments.render(job.kwargs))
             _propagation.inject(job)
         except Exception:
             logger.warning("could not write the trace context into the job", exc_info=True)
@@ -130,16 +172,46 @@ class Producer:
         except Exception:
             logger.warning("could not record the enqueue metrics", exc_info=True)
 
-    def _start_span(self, queue: Queue) -> Span:
+    def _start_span(self, queue: Queue, listener: _capture.Listener | None) -> Span:
         name = queue.name
         span_name = self._span_names.get(name)
         if span_name is None:
             span_name = self._span_names[name] = f"{SEND} {name}"
+        parent = None
+        # A listener (the toolbar panel) groups a request's jobs in one trace even when no
+        # tracing middleware made a server span current.
+        if listener is not None and not trace.get_current_span().get_span_context().is_valid:
+            parent = listener.parent()
         return self._tracer.start_span(
             span_name,
+            context=parent,
             kind=SpanKind.PRODUCER,
             attributes=operation_attributes(SEND, name),
         )
+
+
+def _tell(
+    listener: _capture.Listener,
+    queue: Queue,
+    send: _Send,
+    caller: _capture.CallerLocation | None,
+    duplicate: bool,
+) -> None:
+    try:
+        assert send.job is not None
+        span_context = send.span.get_span_context()
+        listener(
+            _capture.EnqueuedJob(
+                queue=queue,
+                job=send.job,
+                trace_id=span_context.trace_id,
+                span_id=span_context.span_id,
+                duplicate=duplicate,
+                caller=caller,
+            )
+        )
+    except Exception:
+        logger.warning("the enqueue listener failed", exc_info=True)
 
 
 def _end_with_error(span: Span, exc: BaseException) -> None:

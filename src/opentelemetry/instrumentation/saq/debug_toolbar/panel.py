@@ -1,0 +1,182 @@
+"""SAQPanel: the "Background Tasks" panel of litestar-debug-toolbar.
+
+Add it next to the toolbar's panels and instrument SAQ; that is all::
+
+    SAQInstrumentor().instrument()
+    DebugToolbarConfig(extra_panels=["opentelemetry.instrumentation.saq.debug_toolbar.SAQPanel"])
+
+Settings are class attributes; subclass to change them::
+
+    class MyPanel(SAQPanel):
+        show_arguments = False
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import typing as t
+from collections import OrderedDict
+
+from debug_toolbar.core.panel import Panel
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from opentelemetry.instrumentation.saq import SAQInstrumentor, _capture
+from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
+from opentelemetry.instrumentation.saq.debug_toolbar import jobs
+from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store, tracer
+
+if t.TYPE_CHECKING:
+    from debug_toolbar.core.context import RequestContext
+    from debug_toolbar.core.toolbar import DebugToolbar
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span
+
+logger = logging.getLogger(__name__)
+
+# Requests whose response never came (a crash between the hooks) must not pile up.
+_MAX_OPEN_REQUESTS = 1000
+
+
+class RequestJobs:
+    """The enqueues of one request, told to us by the producer (see ``_capture``)."""
+
+    def __init__(self, started_ns: int) -> None:
+        self.started_ns = started_ns
+        self.enqueued: list[_capture.EnqueuedJob] = []
+        self.request_span: Span | None = None
+        self.closed = False
+        self._lock = threading.Lock()  # sync handlers enqueue from threads too
+
+    def __call__(self, enqueued: _capture.EnqueuedJob) -> None:
+        if not self.closed:
+            self.enqueued.append(enqueued)
+
+    def parent(self) -> Context | None:
+        """A span for the request, started the first time a job needs one.
+
+        Used only when no tracing middleware made a server span current, so that the
+        request's jobs still share one trace id.
+        """
+        if self.closed:
+            return None
+        with self._lock:
+            if self.request_span is None:
+                self.request_span = tracer().start_span(
+                    "HTTP request", kind=SpanKind.SERVER, start_time=self.started_ns
+                )
+        return trace.set_span_in_context(self.request_span)
+
+    def close(self, metadata: dict[str, t.Any]) -> None:
+        self.closed = True
+        if self.request_span is not None:
+            method, path = metadata.get("method"), metadata.get("path")
+            if method and path:
+                self.request_span.update_name(f"{method} {path}")
+                self.request_span.set_attributes({"http.request.method": method, "url.path": path})
+            self.request_span.end()
+
+
+class SAQPanel(Panel):
+    """Every job the request enqueued, and what became of it."""
+
+    panel_id = "SAQPanel"
+    title = "Background Tasks"
+    nav_title = "Background Tasks"
+    has_content = True
+
+    show_arguments: t.ClassVar[bool] = True
+    """Show job arguments (redacted and truncated by ``argument_policy``)."""
+    argument_policy: t.ClassVar[ArgumentPolicy] = ArgumentPolicy()
+    lookup_timeout: t.ClassVar[float] = 0.25
+    """Seconds to wait for a queue when reading the state of jobs run elsewhere."""
+    watch_seconds: t.ClassVar[float] = 300.0
+    """After the response, keep refreshing unfinished jobs for this long."""
+    watch_interval: t.ClassVar[float] = 0.5
+
+    __slots__ = ("_open", "_pending", "_watchers")
+
+    def __init__(self, toolbar: DebugToolbar) -> None:
+        super().__init__(toolbar)
+        # One panel serves all concurrent requests: state is keyed by request id.
+        self._open: OrderedDict[t.Any, RequestJobs] = OrderedDict()
+        self._pending: dict[t.Any, list[jobs.TrackedJob]] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
+
+    async def process_request(self, context: RequestContext) -> None:
+        trace_store()  # attached on first use: a panel never enabled costs nothing
+        request = RequestJobs(time.time_ns())
+        self._open[context.request_id] = request
+        while len(self._open) > _MAX_OPEN_REQUESTS:
+            _, stale = self._open.popitem(last=False)
+            stale.close({})
+        # Set in the request's own context: concurrent requests never see each other's jobs.
+        _capture.listen(request)
+
+    async def generate_stats(self, context: RequestContext) -> dict[str, t.Any]:
+        request = self._open.pop(context.request_id, None)
+        if request is None:
+            return {"summary": "no jobs", "trace_id": None, "jobs": []}
+        request.close(context.metadata)
+        arguments = self.argument_policy if self.show_arguments else None
+        tracked = [jobs.TrackedJob(e, jobs.new_entry(e, arguments)) for e in request.enqueued]
+        notes = await jobs.refresh(tracked, trace_store(), self.lookup_timeout)
+        entries = [item.entry for item in tracked]
+        stats: dict[str, t.Any] = {
+            "summary": jobs.summary(entries),
+            "trace_id": _trace_id(request),
+            "jobs": entries,
+            "queues": jobs.queue_lines(entries),
+        }
+        if notes:
+            stats["notes"] = notes
+        if not SAQInstrumentor().is_instrumented_by_opentelemetry:
+            stats.setdefault("notes", []).append(
+                "SAQ is not instrumented: call SAQInstrumentor().instrument() at startup"
+            )
+        # Kept for process_response, which hands the stored dict to a watcher.
+        self._pending[context.request_id] = tracked
+        return stats
+
+    async def process_response(self, context: RequestContext) -> None:
+        tracked = self._pending.pop(context.request_id, None)
+        if not tracked or all(item.entry["status"] in jobs.TERMINAL for item in tracked):
+            return
+        # The toolbar stores this very dict (its storage copies shallowly), so updating it
+        # in place makes a job that finishes after the response show up when opened later.
+        stats = context.get_panel_data(self.get_panel_id())
+        task = asyncio.get_running_loop().create_task(self._watch(stats, tracked))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _watch(self, stats: dict[str, t.Any], tracked: list[jobs.TrackedJob]) -> None:
+        deadline = time.monotonic() + self.watch_seconds
+        store = trace_store()
+        try:
+            while time.monotonic() < deadline:
+                await asyncio.sleep(self.watch_interval)
+                notes = await jobs.refresh(tracked, store, self.lookup_timeout)
+                entries = [item.entry for item in tracked]
+                stats["summary"] = jobs.summary(entries)
+                stats["queues"] = jobs.queue_lines(entries)
+                if notes:
+                    stats["notes"] = notes
+                else:
+                    stats.pop("notes", None)
+                if all(entry["status"] in jobs.TERMINAL for entry in entries):
+                    return
+        except Exception:
+            logger.warning("stopped refreshing the jobs of a request", exc_info=True)
+
+    def get_nav_subtitle(self) -> str:
+        return "jobs this request enqueued"
+
+
+def _trace_id(request: RequestJobs) -> str | None:
+    if request.enqueued:
+        return f"{request.enqueued[0].trace_id:032x}"
+    span_context = trace.get_current_span().get_span_context()
+    return f"{span_context.trace_id:032x}" if span_context.is_valid else None
