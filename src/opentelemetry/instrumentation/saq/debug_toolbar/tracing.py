@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -15,21 +16,22 @@ from opentelemetry.instrumentation.saq.trace_store import TraceStore
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_store: TraceStore | None = None
+_store = TraceStore()
+_attached: weakref.WeakSet[trace.TracerProvider] = weakref.WeakSet()  # feeding the store
 
 
 def trace_store() -> TraceStore:
     """The toolbar's TraceStore, attached on first use (so a disabled panel costs nothing).
 
-    When the app configured no SDK TracerProvider, one is installed globally that only
-    feeds this store: the toolbar runs in development, where that is what a user wants.
+    It is attached to the provider SAQ spans go to (and again if that provider changes,
+    as it does when ``instrument()`` is called again with another one). When the app
+    configured no SDK TracerProvider, one is installed globally that only feeds this
+    store: the toolbar runs in development, where that is what a user wants.
     """
-    global _store
+    provider = SAQInstrumentor().tracer_provider
+    if provider in _attached:
+        return _store
     with _lock:
-        if _store is not None:
-            return _store
-        store = TraceStore()
-        provider = SAQInstrumentor().tracer_provider
         if not isinstance(provider, TracerProvider):
             local = TracerProvider(resource=Resource.create({"service.name": "saq-debug-toolbar"}))
             trace.set_tracer_provider(local)
@@ -40,16 +42,18 @@ def trace_store() -> TraceStore:
                     "panel installed a local one that keeps spans in memory for the toolbar "
                     "only (nothing is exported)."
                 )
+        if provider in _attached:
+            return _store
         if isinstance(provider, TracerProvider):
-            provider.add_span_processor(store)
+            provider.add_span_processor(_store)
         else:
             logger.warning(
                 "The tracer provider %r is not the OpenTelemetry SDK's: the SAQ panel cannot "
                 "see spans and will read job states from the queues only.",
                 provider,
             )
-        _store = store
-        return store
+        _attached.add(provider)
+        return _store
 
 
 def tracer() -> trace.Tracer:

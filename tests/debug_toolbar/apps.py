@@ -1,0 +1,117 @@
+"""Real Litestar and FastAPI apps with the debug toolbar, the panel and SAQ jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import typing as t
+
+from debug_toolbar.fastapi import FastAPIDebugToolbarConfig, setup_debug_toolbar
+from debug_toolbar.litestar import DebugToolbarPlugin, LitestarDebugToolbarConfig
+from fastapi import FastAPI
+from litestar import Litestar, MediaType, get
+from saq import Worker
+from saq.queue import Queue
+
+PANEL = "opentelemetry.instrumentation.saq.debug_toolbar.SAQPanel"
+Ctx = dict[str, t.Any]
+
+
+async def send_email(ctx: Ctx, *, to: str, api_token: str = "") -> str:
+    await asyncio.sleep(0.01)
+    return f"sent to {to}"
+
+
+async def flaky_report(ctx: Ctx) -> None:
+    raise ConnectionError("<script>alert('report')</script> server gone")
+
+
+async def slow(ctx: Ctx, *, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+FUNCTIONS = [send_email, flaky_report, slow]
+
+
+async def enqueue_signup(queue: Queue) -> None:
+    await queue.enqueue("send_email", to="ada@example.com", api_token="tok-123-secret")
+    await queue.enqueue("flaky_report", retries=2)
+    # Due in an hour: still queued when the page is read.
+    await queue.enqueue("send_email", to="later@example.com", scheduled=int(time.time()) + 3600)
+
+
+def in_app_worker(
+    queue: Queue,
+) -> tuple[t.Callable[[], t.Awaitable[None]], t.Callable[[], t.Awaitable[None]]]:
+    """Startup and shutdown hooks that run a real SAQ worker in the app's event loop."""
+    worker = Worker(
+        queue,
+        functions=FUNCTIONS,
+        timers={"schedule": 1, "worker_info": 10, "sweep": 60, "abort": 1},
+    )
+    worker.SIGNALS = []  # the test client runs the app outside the main thread
+    tasks: list[asyncio.Task[None]] = []
+
+    async def startup() -> None:
+        await queue.connect()
+        tasks.append(asyncio.create_task(worker.start()))
+
+    async def shutdown() -> None:
+        await worker.stop()
+        for task in tasks:
+            task.cancel()
+        await queue.disconnect()
+
+    return startup, shutdown
+
+
+def litestar_app(
+    queue: Queue, *, worker: bool = True, enabled: bool = True, panel: t.Any = PANEL
+) -> Litestar:
+    @get("/signup")
+    async def signup() -> dict[str, bool]:
+        await enqueue_signup(queue)
+        return {"ok": True}
+
+    @get("/page", media_type=MediaType.HTML)
+    async def page() -> str:
+        await queue.enqueue("send_email", to="page@example.com")
+        return "<html><body><h1>page</h1></body></html>"
+
+    @get("/slow")
+    async def slow_job(seconds: float = 0.3) -> dict[str, bool]:
+        await queue.enqueue("slow", seconds=seconds)
+        return {"ok": True}
+
+    @get("/tagged/{tag:str}")
+    async def tagged(tag: str) -> dict[str, str]:
+        await asyncio.sleep(0.05)  # overlap with the concurrent request
+        await queue.enqueue("send_email", to=f"{tag}@example.com")
+        await asyncio.sleep(0.05)
+        await queue.enqueue("send_email", to=f"{tag}-2@example.com")
+        return {"tag": tag}
+
+    async def connect() -> None:
+        await queue.connect()
+
+    startup, shutdown = in_app_worker(queue) if worker else (connect, queue.disconnect)
+    config = LitestarDebugToolbarConfig(enabled=enabled, extra_panels=[panel])
+    return Litestar(
+        [signup, page, slow_job, tagged],
+        plugins=[DebugToolbarPlugin(config)],
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+    )
+
+
+def fastapi_app(queue: Queue) -> FastAPI:
+    startup, shutdown = in_app_worker(queue)
+    app = FastAPI(on_startup=[startup], on_shutdown=[shutdown])
+
+    @app.get("/signup")
+    async def signup() -> dict[str, bool]:
+        await enqueue_signup(queue)
+        return {"ok": True}
+
+    setup_debug_toolbar(app, FastAPIDebugToolbarConfig(extra_panels=[PANEL]))
+    return app

@@ -1,0 +1,106 @@
+"""TraceStore: finished spans by trace id, bounded, thread-safe."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from opentelemetry.instrumentation.saq.trace_store import TraceStore
+
+
+def provider_with(store: TraceStore) -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(store)
+    return provider
+
+
+def test_spans_are_found_by_their_trace_id() -> None:
+    store = TraceStore()
+    tracer = provider_with(store).get_tracer("t")
+    with tracer.start_as_current_span("request") as request, tracer.start_as_current_span("send"):
+        pass
+    with tracer.start_as_current_span("other"):
+        pass
+
+    trace_id = request.get_span_context().trace_id
+    assert [span.name for span in store.get_trace(trace_id)] == ["send", "request"]
+    assert trace_id in store and len(store) == 2
+    assert store.get_trace(12345) == []
+
+
+def test_the_oldest_trace_is_evicted_first_and_counted() -> None:
+    store = TraceStore(max_traces=2)
+    tracer = provider_with(store).get_tracer("t")
+    ids = []
+    for name in ("a", "b", "c"):
+        with tracer.start_as_current_span(name) as span:
+            ids.append(span.get_span_context().trace_id)
+
+    assert store.trace_ids() == ids[1:]
+    assert (store.evicted_traces, store.evicted_spans) == (1, 1)
+
+
+def test_a_late_span_keeps_its_trace_alive() -> None:
+    store = TraceStore(max_traces=2)
+    tracer = provider_with(store).get_tracer("t")
+    with tracer.start_as_current_span("request") as request:
+        pass
+    with tracer.start_as_current_span("b") as b:
+        pass
+    # A job of the first request finishes later: that trace becomes the freshest...
+    request_context = trace.set_span_in_context(trace.NonRecordingSpan(request.get_span_context()))
+    tracer.start_span("process", context=request_context).end()
+    with tracer.start_as_current_span("c"):
+        pass
+
+    # ...so the next new trace evicts "b", not the request.
+    assert request.get_span_context().trace_id in store
+    assert b.get_span_context().trace_id not in store
+    assert [s.name for s in store.get_trace(request.get_span_context().trace_id)] == [
+        "request",
+        "process",
+    ]
+
+
+def test_spans_beyond_the_per_trace_bound_are_dropped_and_counted() -> None:
+    store = TraceStore(max_spans_per_trace=3)
+    tracer = provider_with(store).get_tracer("t")
+    with tracer.start_as_current_span("root") as root:
+        for _ in range(5):
+            tracer.start_span("child").end()
+
+    assert len(store.get_trace(root.get_span_context().trace_id)) == 3
+    assert store.dropped_spans == 3  # two children and the root did not fit
+
+
+def test_concurrent_span_ends_from_threads_lose_nothing() -> None:
+    store = TraceStore(max_traces=100_000, max_spans_per_trace=100_000)
+    tracer = provider_with(store).get_tracer("t")
+
+    def end_spans() -> None:
+        for _ in range(500):
+            tracer.start_span("s").end()
+
+    threads = [threading.Thread(target=end_spans) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(len(store.get_trace(t)) for t in store.trace_ids()) == 4000
+
+
+def test_bounds_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        TraceStore(max_traces=0)
+
+
+def test_shutdown_clears_the_store() -> None:
+    store = TraceStore()
+    provider = provider_with(store)
+    provider.get_tracer("t").start_span("s").end()
+    assert store.force_flush() is True
+    provider.shutdown()
+    assert len(store) == 0
