@@ -13,6 +13,9 @@ from litestar import Litestar, MediaType, get
 from saq import Worker
 from saq.queue import Queue
 
+from opentelemetry.instrumentation.saq.debug_toolbar.litestar import SAQTracePlugin
+from opentelemetry.instrumentation.saq.debug_toolbar.starlette import mount_trace_pages
+
 PANEL = "opentelemetry.instrumentation.saq.debug_toolbar.SAQPanel"
 Ctx = dict[str, t.Any]
 
@@ -41,12 +44,12 @@ async def enqueue_signup(queue: Queue) -> None:
 
 
 def in_app_worker(
-    queue: Queue,
+    queue: Queue, functions: list[t.Any] | None = None
 ) -> tuple[t.Callable[[], t.Awaitable[None]], t.Callable[[], t.Awaitable[None]]]:
     """Startup and shutdown hooks that run a real SAQ worker in the app's event loop."""
     worker = Worker(
         queue,
-        functions=FUNCTIONS,
+        functions=functions or FUNCTIONS,
         timers={"schedule": 1, "worker_info": 10, "sweep": 60, "abort": 1},
     )
     worker.SIGNALS = []  # the test client runs the app outside the main thread
@@ -66,7 +69,12 @@ def in_app_worker(
 
 
 def litestar_app(
-    queue: Queue, *, worker: bool = True, enabled: bool = True, panel: t.Any = PANEL
+    queue: Queue,
+    *,
+    worker: bool = True,
+    enabled: bool = True,
+    panel: t.Any = PANEL,
+    trace_pages: bool = True,
 ) -> Litestar:
     @get("/signup")
     async def signup() -> dict[str, bool]:
@@ -96,15 +104,18 @@ def litestar_app(
 
     startup, shutdown = in_app_worker(queue) if worker else (connect, queue.disconnect)
     config = LitestarDebugToolbarConfig(enabled=enabled, extra_panels=[panel])
+    plugins: list[t.Any] = [DebugToolbarPlugin(config)]
+    if trace_pages:
+        plugins.append(SAQTracePlugin())
     return Litestar(
         [signup, page, slow_job, tagged],
-        plugins=[DebugToolbarPlugin(config)],
+        plugins=plugins,
         on_startup=[startup],
         on_shutdown=[shutdown],
     )
 
 
-def fastapi_app(queue: Queue) -> FastAPI:
+def fastapi_app(queue: Queue, *, enabled: bool = True) -> FastAPI:
     startup, shutdown = in_app_worker(queue)
     app = FastAPI(on_startup=[startup], on_shutdown=[shutdown])
 
@@ -113,5 +124,7 @@ def fastapi_app(queue: Queue) -> FastAPI:
         await enqueue_signup(queue)
         return {"ok": True}
 
-    setup_debug_toolbar(app, FastAPIDebugToolbarConfig(extra_panels=[PANEL]))
+    config = FastAPIDebugToolbarConfig(extra_panels=[PANEL], enabled=enabled)
+    setup_debug_toolbar(app, config)
+    mount_trace_pages(app, config)
     return app

@@ -27,6 +27,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.instrumentation.saq import SAQInstrumentor, _capture
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.debug_toolbar import jobs
+from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import page_path
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store, tracer
 
 if t.TYPE_CHECKING:
@@ -125,9 +126,11 @@ class SAQPanel(Panel):
         tracked = [jobs.TrackedJob(e, jobs.new_entry(e, arguments)) for e in request.enqueued]
         notes = await jobs.refresh(tracked, trace_store(), self.lookup_timeout)
         entries = [item.entry for item in tracked]
+        trace_id = _trace_id(request)
         stats: dict[str, t.Any] = {
             "summary": jobs.summary(entries),
-            "trace_id": _trace_id(request),
+            "trace_id": trace_id,
+            "trace_page": page_path(trace_id) if trace_id and entries else None,
             "jobs": entries,
             "queues": jobs.queue_lines(entries),
         }

@@ -1,0 +1,269 @@
+"""A trace from the TraceStore as plain data: rows on one time axis.
+
+Shared by the trace page (HTML) and its JSON API. Rows are the spans of the trace in
+tree order (children under their parent, siblings by start time), plus one synthetic
+``wait`` row before each ``process`` span: the time that attempt spent in the queue.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+from opentelemetry.trace import SpanKind, StatusCode
+
+from opentelemetry.instrumentation.saq._attributes import (
+    SAQ_JOB_ATTEMPT,
+    SAQ_JOB_FUNCTION,
+    SAQ_JOB_KEY,
+    SAQ_JOB_QUEUE_WAIT_MS,
+    SAQ_JOB_STATUS,
+)
+
+if t.TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    from opentelemetry.instrumentation.saq.trace_store import TraceStore
+
+Row = dict[str, t.Any]
+
+PAGE_PREFIX = "/_debug_toolbar/saq"
+# Worst first: the status a trace is listed with is the worst of its jobs'.
+_SEVERITY = ("failed", "aborted", "retrying", "active", "queued", "complete")
+
+
+def page_path(trace_id: int | str) -> str:
+    return f"{PAGE_PREFIX}/{_hex(trace_id)}"
+
+
+def _hex(trace_id: int | str) -> str:
+    return f"{trace_id:032x}" if isinstance(trace_id, int) else trace_id
+
+
+def is_saq_trace(spans: list[ReadableSpan]) -> bool:
+    return any((span.attributes or {}).get("messaging.system") == "saq" for span in spans)
+
+
+def summary(trace_id: int, spans: list[ReadableSpan]) -> dict[str, t.Any]:
+    """One line of the trace list: request, number of jobs, worst status."""
+    root = _root(spans)
+    method, path = _request_of(root) if root is not None else (None, None)
+    jobs = _job_states(spans)
+    start = min((span.start_time or 0) for span in spans) if spans else 0
+    return {
+        "trace_id": _hex(trace_id),
+        "method": method,
+        "path": path,
+        "name": root.name if root is not None else None,
+        "jobs": len(jobs),
+        "worst_status": _worst(jobs.values()),
+        "started_at": start / 1e9,
+        "page": page_path(trace_id),
+    }
+
+
+def recent_traces(store: TraceStore, limit: int = 100) -> list[dict[str, t.Any]]:
+    """The most recent traces with SAQ jobs, newest first."""
+    found = []
+    for trace_id in reversed(store.trace_ids()):
+        spans = store.get_trace(trace_id)
+        if is_saq_trace(spans):
+            found.append(summary(trace_id, spans))
+        if len(found) >= limit:
+            break
+    found.sort(key=lambda item: item["started_at"], reverse=True)
+    return found
+
+
+def trace_rows(trace_id: int, spans: list[ReadableSpan]) -> dict[str, t.Any]:
+    """The whole trace on one time axis, in milliseconds from its first moment."""
+    now_ns = time.time_ns()
+    by_id = {span.context.span_id: span for span in spans if span.context is not None}
+    children: dict[int | None, list[ReadableSpan]] = {}
+    for span in spans:
+        parent = span.parent.span_id if span.parent is not None else None
+        children.setdefault(parent if parent in by_id else None, []).append(span)
+    for siblings in children.values():
+        siblings.sort(key=lambda span: span.start_time or 0)
+
+    # SAQ stamps jobs in milliseconds: a wait computed from them can seem to begin up to
+    # 1 ms before its enqueue span. It cannot, so it is clamped to the send.
+    sent_at = {
+        (span.attributes or {}).get(SAQ_JOB_KEY): span.start_time or 0
+        for span in spans
+        if span.kind is SpanKind.PRODUCER
+    }
+
+    def wait_start(span: ReadableSpan) -> int | None:
+        start = _wait_start(span)
+        sent = sent_at.get((span.attributes or {}).get(SAQ_JOB_KEY))
+        return max(start, sent) if start is not None and sent is not None else start
+
+    starts = [span.start_time or 0 for span in spans]
+    starts += [w for w in (wait_start(span) for span in spans) if w is not None]
+    origin = min(starts) if starts else now_ns
+    ends = [span.end_time or now_ns for span in spans]
+    end = max(ends) if ends else now_ns
+
+    rows: list[Row] = []
+
+    attempted = {
+        (span.attributes or {}).get(SAQ_JOB_KEY) for span in spans if span.kind is SpanKind.CONSUMER
+    }
+
+    def visit(span: ReadableSpan, depth: int) -> None:
+        waited_from = wait_start(span)
+        if waited_from is not None:
+            rows.append(_wait_row(span, waited_from, origin, depth))
+        rows.append(_span_row(span, origin, depth, now_ns))
+        attributes = span.attributes or {}
+        if (
+            span.kind is SpanKind.PRODUCER
+            and attributes.get(SAQ_JOB_KEY) not in attempted
+            and not attributes.get("saq.job.duplicate")
+        ):
+            rows.append(_pending_row(span, origin, depth, now_ns))
+        for child in children.get(span.context.span_id if span.context else None, []):
+            visit(child, depth + 1)
+
+    for top in children.get(None, []):
+        visit(top, 0)
+
+    summary_line = summary(trace_id, spans)
+    return {**summary_line, "duration_ms": _ms(end - origin), "rows": rows}
+
+
+def _span_row(span: ReadableSpan, origin: int, depth: int, now_ns: int) -> Row:
+    attributes = dict(span.attributes or {})
+    kind = _row_kind(span, attributes)
+    error = span.status.status_code is StatusCode.ERROR
+    start = span.start_time or origin
+    row: Row = {
+        "id": f"{span.context.span_id:016x}" if span.context else None,
+        "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
+        "name": span.name,
+        "kind": kind,
+        "depth": depth,
+        "start_ms": _ms(start - origin),
+        "duration_ms": _ms((span.end_time or now_ns) - start),
+        "status": "error" if error else "ok",
+        "error": span.status.description if error else None,
+        "attributes": {key: _plain(value) for key, value in attributes.items()},
+    }
+    if kind == "process":
+        row["attempt"] = attributes.get(SAQ_JOB_ATTEMPT)
+        row["job_status"] = attributes.get(SAQ_JOB_STATUS)
+    if kind in ("send", "process"):
+        row["function"] = attributes.get(SAQ_JOB_FUNCTION)
+        row["job_key"] = attributes.get(SAQ_JOB_KEY)
+    return row
+
+
+def _wait_row(span: ReadableSpan, wait_start: int, origin: int, depth: int) -> Row:
+    attributes = span.attributes or {}
+    return {
+        "id": None,
+        "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
+        "name": f"queue wait · attempt {attributes.get(SAQ_JOB_ATTEMPT)}",
+        "kind": "wait",
+        "depth": depth,
+        "start_ms": _ms(wait_start - origin),
+        "duration_ms": _ms((span.start_time or wait_start) - wait_start),
+        "status": "ok",
+        "error": None,
+        "attributes": {SAQ_JOB_QUEUE_WAIT_MS: attributes.get(SAQ_JOB_QUEUE_WAIT_MS)},
+        "function": attributes.get(SAQ_JOB_FUNCTION),
+        "job_key": attributes.get(SAQ_JOB_KEY),
+    }
+
+
+def _pending_row(send: ReadableSpan, origin: int, depth: int, now_ns: int) -> Row:
+    """A job with no attempt seen yet: waiting since it was sent (or run elsewhere)."""
+    attributes = send.attributes or {}
+    start = send.end_time or send.start_time or origin
+    scheduled = attributes.get("saq.job.scheduled")
+    name = "waiting in queue"
+    if isinstance(scheduled, int) and scheduled * 1_000_000_000 > now_ns:
+        name = "scheduled for later"
+    return {
+        "id": None,
+        "parent_id": f"{send.context.span_id:016x}" if send.context else None,
+        "name": f"{name} · no attempt seen by this process",
+        "kind": "wait",
+        "pending": True,
+        "depth": depth + 1,
+        "start_ms": _ms(start - origin),
+        "duration_ms": _ms(max(0, now_ns - start)),
+        "status": "ok",
+        "error": None,
+        "attributes": {},
+        "function": attributes.get(SAQ_JOB_FUNCTION),
+        "job_key": attributes.get(SAQ_JOB_KEY),
+    }
+
+
+def _wait_start(span: ReadableSpan) -> int | None:
+    if span.kind is not SpanKind.CONSUMER or span.start_time is None:
+        return None
+    wait = (span.attributes or {}).get(SAQ_JOB_QUEUE_WAIT_MS)
+    if not isinstance(wait, int):
+        return None
+    return span.start_time - wait * 1_000_000
+
+
+def _row_kind(span: ReadableSpan, attributes: dict[str, t.Any]) -> str:
+    if attributes.get("messaging.system") == "saq":
+        return "send" if span.kind is SpanKind.PRODUCER else "process"
+    if span.kind is SpanKind.SERVER:
+        return "request"
+    return "span"
+
+
+def _root(spans: list[ReadableSpan]) -> ReadableSpan | None:
+    roots = [span for span in spans if span.parent is None]
+    return min(roots, key=lambda span: span.start_time or 0) if roots else None
+
+
+def _request_of(span: ReadableSpan) -> tuple[str | None, str | None]:
+    attributes = span.attributes or {}
+    method = attributes.get("http.request.method") or attributes.get("http.method")
+    path = (
+        attributes.get("url.path") or attributes.get("http.target") or attributes.get("http.route")
+    )
+    return (str(method) if method else None, str(path) if path else None)
+
+
+def _job_states(spans: list[ReadableSpan]) -> dict[str, str]:
+    """Each job's latest known state in this trace, by job key."""
+    states: dict[str, tuple[int, str]] = {}
+    for span in spans:
+        attributes = span.attributes or {}
+        key = attributes.get(SAQ_JOB_KEY)
+        if not isinstance(key, str) or attributes.get("saq.job.duplicate"):
+            continue
+        if span.kind is SpanKind.PRODUCER:
+            states.setdefault(key, (0, "queued"))
+        elif span.kind is SpanKind.CONSUMER:
+            attempt = int(t.cast(int, attributes.get(SAQ_JOB_ATTEMPT, 0)))
+            status = str(attributes.get(SAQ_JOB_STATUS, "active"))
+            if status == "queued":
+                status = "retrying"
+            if attempt >= states.get(key, (-1, ""))[0]:
+                states[key] = (attempt, status)
+    return {key: state for key, (_, state) in states.items()}
+
+
+def _worst(statuses: t.Iterable[str]) -> str | None:
+    found = set(statuses)
+    for status in _SEVERITY:
+        if status in found:
+            return status
+    return next(iter(found), None)
+
+
+def _plain(value: t.Any) -> t.Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _ms(ns: int) -> float:
+    return round(ns / 1_000_000, 3)

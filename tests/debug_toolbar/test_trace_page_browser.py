@@ -1,0 +1,60 @@
+"""The trace page in a real headless Chromium: bars drawn in time order."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from saq.queue.redis import RedisQueue
+
+from tests.browser import browser_page, serving
+from tests.debug_toolbar.apps import litestar_app
+from tests.debug_toolbar.test_trace_pages import kinds, wait_for_trace
+from tests.debug_toolbar.toolbar_api import panel, request_id
+
+pytestmark = pytest.mark.usefixtures("instrument")
+
+
+def test_a_failed_then_retried_job_is_drawn_in_time_order(redis_url: str) -> None:
+    queue = RedisQueue.from_url(redis_url, name=f"browser-{uuid.uuid4().hex[:8]}")
+    with serving(litestar_app(queue)) as base, httpx.Client(base_url=base) as client:
+        client.get("/signup")
+        trace_id = panel(client, request_id(client, "/signup"))["trace_id"]
+        wait_for_trace(client, trace_id, lambda v: len(kinds(v, "flaky_report")) == 5)
+
+        with browser_page() as page:
+            page.goto(f"{base}/_debug_toolbar/saq/{trace_id}")
+            rows = page.locator('li.row[data-function="flaky_report"]')
+            drawn = [
+                (
+                    rows.nth(i).get_attribute("data-kind"),
+                    rows.nth(i).get_attribute("data-attempt"),
+                    rows.nth(i).get_attribute("data-status"),
+                    rows.nth(i).locator(".bar").bounding_box(),
+                )
+                for i in range(rows.count())
+            ]
+            error_colour = page.evaluate(
+                "getComputedStyle(document.querySelector("
+                "'li.row.status-error .bar')).backgroundColor"
+            )
+            ok_colour = page.evaluate(
+                "getComputedStyle(document.querySelector('li.row.kind-send .bar')).backgroundColor"
+            )
+            title = page.title()
+
+    assert [(kind, attempt, status) for kind, attempt, status, _ in drawn] == [
+        ("send", "", "ok"),
+        ("wait", "", "ok"),
+        ("process", "1", "error"),
+        ("wait", "", "ok"),
+        ("process", "2", "error"),
+    ]
+    lefts = [box["x"] for *_, box in drawn if box is not None]
+    assert len(lefts) == 5
+    assert lefts == sorted(lefts)  # each step starts no earlier than the one before
+    assert lefts[0] < lefts[2] < lefts[4]  # and the attempts visibly later than the send
+    assert all(box is not None and box["width"] >= 1 for *_, box in drawn)
+    assert error_colour != ok_colour  # failed attempts are marked
+    assert title == "SAQ trace GET /signup"
