@@ -22,11 +22,13 @@ from opentelemetry.instrumentation.saq.debug_toolbar.litestar import SAQTracePlu
 QUEUE_NAME = "demo"
 PANEL = "opentelemetry.instrumentation.saq.debug_toolbar.SAQPanel"
 
-_STYLE = """body{font:16px/1.5 system-ui,sans-serif;max-width:760px;margin:40px auto;padding:0 16px;
-color:#1f2328}a.button{display:inline-block;margin:4px 8px 4px 0;padding:6px 14px;border-radius:6px;
-background:#0969da;color:#fff;text-decoration:none}code{background:#f6f8fa;padding:1px 5px;
-border-radius:4px}li{margin:6px 0}.done{padding:10px 14px;border-left:4px solid #1a7f37;
-background:#f6f8fa}"""
+# !important: the toolbar's stylesheet themes the whole page, and this page stays light.
+_STYLE = """html,body{background:#fff!important}body{font:16px/1.5 system-ui,sans-serif;
+max-width:760px;margin:40px auto;padding:0 16px;color:#1f2328!important}
+p,li,h1{color:#1f2328!important}a.button{display:inline-block;margin:4px 8px 4px 0;
+padding:6px 14px;border-radius:6px;background:#0969da;color:#fff;text-decoration:none}
+code{background:#f6f8fa;padding:1px 5px;border-radius:4px}li{margin:6px 0}
+.done{padding:10px 14px;border-left:4px solid #1a7f37;background:#f6f8fa}"""
 
 ACTIONS = [
     (
@@ -37,6 +39,7 @@ ACTIONS = [
     ("/invoice", "Create an invoice", "a PDF job that fails for good (a sync function)"),
     ("/reminder", "Schedule a reminder", "a job scheduled 30 seconds from now"),
     ("/gallery", "Upload a gallery", "five image resizes fanned out with queue.map, awaited"),
+    ("/everything", "All at once", "sign-up, invoice and reminder jobs from one request"),
 ]
 
 
@@ -51,7 +54,7 @@ def _done(message: str) -> str:
     return _page(
         message,
         f"<h1>SAQ demo</h1><p class='done'>{html.escape(message)}</p>"
-        "<p>Open <b>Background Tasks</b> in the toolbar on the right to see the jobs this "
+        "<p>Open <b>Background Tasks</b> in the debug toolbar to see the jobs this "
         "request enqueued; the panel follows them until they finish. "
         "<a href='/_debug_toolbar/saq/'>SAQ traces</a> draws each request as a waterfall.</p>"
         "<p><a href='/'>← back</a></p>",
@@ -80,7 +83,7 @@ def create_app(queue: Queue, in_process_worker: bool) -> Litestar:
             "SAQ demo",
             "<h1>SAQ demo</h1><p>Every button below is a request that enqueues SAQ jobs; "
             f"{where} runs them. After each click, open <b>Background Tasks</b> in the debug "
-            "toolbar on the right: it lists the request's jobs with their status, queue wait, "
+            "toolbar: it lists the request's jobs with their status, queue wait, "
             "run time, attempts and errors.</p>"
             f"<ul>{items}</ul>"
             "<p>Then see <a href='/_debug_toolbar/saq/'>SAQ traces</a> for request → enqueue → "
@@ -111,6 +114,16 @@ def create_app(queue: Queue, in_process_worker: bool) -> Litestar:
         resized = await queue.map("resize_image", images, timeout=30, poll_interval=0.1)
         return _done(f"Gallery resized: {', '.join(t.cast(list[str], resized))}.")
 
+    @get("/everything", media_type=MediaType.HTML)
+    async def everything() -> str:
+        await queue.enqueue("send_welcome_email", to="grace@example.com")
+        await queue.enqueue("sync_crm", customer_id=7, retries=3, retry_delay=0.5)
+        await queue.enqueue("generate_invoice_pdf", order_id=1002)
+        await queue.enqueue(
+            "send_reminder", to="grace@example.com", scheduled=int(time.time()) + 30
+        )
+        return _done("Signed up, invoiced and reminded: four jobs enqueued.")
+
     async def startup() -> None:
         await queue.connect()
         if in_process_worker:
@@ -127,7 +140,7 @@ def create_app(queue: Queue, in_process_worker: bool) -> Litestar:
         enabled=os.environ.get("DEBUG_TOOLBAR", "1") != "0", extra_panels=[PANEL]
     )
     return Litestar(
-        [index, signup, invoice, reminder, gallery],
+        [index, signup, invoice, reminder, gallery, everything],
         plugins=[
             OpenTelemetryPlugin(OpenTelemetryConfig()),
             DebugToolbarPlugin(toolbar),

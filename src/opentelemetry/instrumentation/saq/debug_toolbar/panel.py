@@ -127,15 +127,11 @@ class SAQPanel(Panel):
         notes = await jobs.refresh(tracked, trace_store(), self.lookup_timeout)
         entries = [item.entry for item in tracked]
         trace_id = _trace_id(request)
-        stats: dict[str, t.Any] = {
-            "summary": jobs.summary(entries),
-            "trace_id": trace_id,
-            "trace_page": page_path(trace_id) if trace_id and entries else None,
-            "jobs": entries,
-            "queues": jobs.queue_lines(entries),
-        }
-        if notes:
-            stats["notes"] = notes
+        stats: dict[str, t.Any] = {"summary": ""}
+        _describe(stats, tracked, notes)
+        stats["trace_page"] = page_path(trace_id) if trace_id and entries else None
+        stats["trace_id"] = trace_id
+        stats["jobs"] = entries
         if not SAQInstrumentor().is_instrumented_by_opentelemetry:
             stats.setdefault("notes", []).append(
                 "SAQ is not instrumented: call SAQInstrumentor().instrument() at startup"
@@ -162,20 +158,26 @@ class SAQPanel(Panel):
             while time.monotonic() < deadline:
                 await asyncio.sleep(self.watch_interval)
                 notes = await jobs.refresh(tracked, store, self.lookup_timeout)
-                entries = [item.entry for item in tracked]
-                stats["summary"] = jobs.summary(entries)
-                stats["queues"] = jobs.queue_lines(entries)
-                if notes:
-                    stats["notes"] = notes
-                else:
-                    stats.pop("notes", None)
-                if all(entry["status"] in jobs.TERMINAL for entry in entries):
+                _describe(stats, tracked, notes)
+                if all(item.entry["status"] in jobs.TERMINAL for item in tracked):
                     return
         except Exception:
             logger.warning("stopped refreshing the jobs of a request", exc_info=True)
 
     def get_nav_subtitle(self) -> str:
         return "jobs this request enqueued"
+
+
+def _describe(stats: dict[str, t.Any], tracked: list[jobs.TrackedJob], notes: list[str]) -> None:
+    """The readable part of the stats, first in the table: summary, one line per job."""
+    entries = [item.entry for item in tracked]
+    stats["summary"] = jobs.summary(entries)
+    stats["tasks"] = [entry["badge"] for entry in entries]
+    stats["queues"] = jobs.queue_lines(entries)
+    if notes:
+        stats["notes"] = notes
+    else:
+        stats.pop("notes", None)
 
 
 def _trace_id(request: RequestJobs) -> str | None:

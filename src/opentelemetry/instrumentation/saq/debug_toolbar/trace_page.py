@@ -45,7 +45,8 @@ border:1px solid var(--wait)}.kind-process .bar{background:var(--process)}
 .dur{text-align:right;color:var(--muted);font-variant-numeric:tabular-nums;padding-right:4px}
 .axis{display:grid;grid-template-columns:minmax(260px,34%) 1fr 90px;color:var(--muted);
 font-size:12px}.ticks{position:relative;height:16px;margin:0 8px}
-.ticks span{position:absolute;transform:translateX(-50%)}
+.ticks span{position:absolute;transform:translateX(-50%);white-space:nowrap}
+.ticks span:first-child{transform:none}.ticks span:last-child{transform:translateX(-100%)}
 .empty{color:var(--muted);padding:24px 0}
 .theme{float:right;background:none;border:1px solid var(--line);color:var(--fg);
 border-radius:6px;padding:2px 10px;cursor:pointer}
@@ -159,7 +160,9 @@ def _row(row: dict[str, t.Any], total: float) -> str:
     if row["kind"] in ("send", "process", "wait") and row.get("function"):
         detail = f" <small>{escape(str(row['function']))}</small>"
     if row["kind"] == "process":
-        attempt, status = escape(str(row.get("attempt"))), escape(str(row.get("job_status")))
+        outcome = row.get("job_status")
+        outcome = "will retry" if outcome == "queued" else outcome
+        attempt, status = escape(str(row.get("attempt"))), escape(str(outcome))
         detail += f" <small>attempt {attempt} · {status}</small>"
     classes = f"row kind-{escape(row['kind'])} status-{escape(row['status'])}"
     if row.get("pending"):

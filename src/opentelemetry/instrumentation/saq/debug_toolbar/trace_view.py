@@ -129,6 +129,8 @@ def trace_rows(trace_id: int, spans: list[ReadableSpan]) -> dict[str, t.Any]:
     for top in children.get(None, []):
         visit(top, 0)
 
+    if any(row.get("pending") for row in rows):
+        end = max(end, now_ns)  # a job still waiting stretches the axis to now
     summary_line = summary(trace_id, spans)
     return {**summary_line, "duration_ms": _ms(end - origin), "rows": rows}
 
