@@ -11,6 +11,7 @@ can be interrupted by a cancellation.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import typing as t
 from contextvars import ContextVar
@@ -106,7 +107,9 @@ class Consumer:
                 self._instruments.record_outcome(attempt.queue_name, seconds, status, error)
             except Exception:
                 logger.warning("could not record the outcome of the attempt", exc_info=True)
-                attempt.span.end()
+                if attempt.span.is_recording():
+                    with contextlib.suppress(Exception):
+                        attempt.span.end()
             finally:
                 context.detach(attempt.token)
         await wrapped(*args, **kwargs)

@@ -114,17 +114,20 @@ class Producer:
             self._record(queue, started, error_type(exc), sent=False)
             raise
         else:
-            if job is None:
-                # A cron tick re-enqueues unique cron jobs every second; SAQ ignores all but
-                # the first. An unended span is never exported, so such no-ops stay out of
-                # the user's traces and metrics.
-                if _CRON_TICK.get():
-                    return None
-                span.set_attribute(SAQ_JOB_DUPLICATE, True)
-            span.end()
-            self._record(queue, started, None, sent=job is not None)
-            if listener is not None and send.job is not None:
-                _tell(listener, queue, send, caller, duplicate=job is None)
+            # A cron tick re-enqueues unique cron jobs every second; SAQ ignores all but
+            # the first. An unended span is never exported, so such no-ops stay out of the
+            # user's traces and metrics.
+            if job is None and _CRON_TICK.get():
+                return None
+            try:
+                if job is None:
+                    span.set_attribute(SAQ_JOB_DUPLICATE, True)
+                span.end()  # a span processor's on_end may raise: never into the caller
+                self._record(queue, started, None, sent=job is not None)
+                if listener is not None and send.job is not None:
+                    _tell(listener, queue, send, caller, duplicate=job is None)
+            except Exception:
+                logger.warning("could not end the send span", exc_info=True)
             return job
         finally:
             _SENDING.reset(sending_token)

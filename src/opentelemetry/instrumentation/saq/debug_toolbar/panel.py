@@ -73,12 +73,16 @@ class RequestJobs:
 
     def close(self, metadata: dict[str, t.Any]) -> None:
         self.closed = True
-        if self.request_span is not None:
+        if self.request_span is None:
+            return
+        try:
             method, path = metadata.get("method"), metadata.get("path")
             if method and path:
                 self.request_span.update_name(f"{method} {path}")
                 self.request_span.set_attributes({"http.request.method": method, "url.path": path})
             self.request_span.end()
+        except Exception:
+            logger.warning("could not end the request span", exc_info=True)
 
 
 class SAQPanel(Panel):
@@ -107,7 +111,28 @@ class SAQPanel(Panel):
         self._pending: dict[t.Any, list[jobs.TrackedJob]] = {}
         self._watchers: set[asyncio.Task[None]] = set()
 
+    # The toolbar calls these hooks outside any try on some response paths: an error here
+    # would break the user's response, so each one logs and carries on instead.
     async def process_request(self, context: RequestContext) -> None:
+        try:
+            self._start(context)
+        except Exception:
+            logger.warning("the SAQ panel could not watch this request", exc_info=True)
+
+    async def generate_stats(self, context: RequestContext) -> dict[str, t.Any]:
+        try:
+            return await self._stats(context)
+        except Exception:
+            logger.warning("the SAQ panel could not describe this request", exc_info=True)
+            return {"summary": "the SAQ panel failed: see the application log", "jobs": []}
+
+    async def process_response(self, context: RequestContext) -> None:
+        try:
+            self._follow(context)
+        except Exception:
+            logger.warning("the SAQ panel could not follow this request's jobs", exc_info=True)
+
+    def _start(self, context: RequestContext) -> None:
         trace_store()  # attached on first use: a panel never enabled costs nothing
         request = RequestJobs(time.time_ns())
         self._open[context.request_id] = request
@@ -117,7 +142,7 @@ class SAQPanel(Panel):
         # Set in the request's own context: concurrent requests never see each other's jobs.
         _capture.listen(request)
 
-    async def generate_stats(self, context: RequestContext) -> dict[str, t.Any]:
+    async def _stats(self, context: RequestContext) -> dict[str, t.Any]:
         request = self._open.pop(context.request_id, None)
         if request is None:
             return {"summary": "no jobs", "trace_id": None, "jobs": []}
@@ -140,7 +165,7 @@ class SAQPanel(Panel):
         self._pending[context.request_id] = tracked
         return stats
 
-    async def process_response(self, context: RequestContext) -> None:
+    def _follow(self, context: RequestContext) -> None:
         tracked = self._pending.pop(context.request_id, None)
         if not tracked or all(item.entry["status"] in jobs.TERMINAL for item in tracked):
             return
