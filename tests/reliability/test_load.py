@@ -50,7 +50,7 @@ async def test_every_attempt_has_one_span_under_its_own_producer(
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         }
         workers = [
-            subprocess.Popen(
+            subprocess.Popen(  # noqa: ASYNC220 (starting, not waiting)
                 [sys.executable, "-m", "saq", "tests.reliability.load_worker.settings"],
                 cwd=ROOT,
                 env=env,
@@ -59,7 +59,7 @@ async def test_every_attempt_has_one_span_under_its_own_producer(
             for _ in range(WORKERS)
         ]
         try:
-            time.sleep(1)  # past the workers' startup sweep (SAQ's own race)
+            await asyncio.sleep(1)  # past the workers' startup sweep (SAQ's own race)
             keys: dict[str, int] = {}
             for start in range(0, JOBS, 200):
                 for key, n in await asyncio.gather(
