@@ -239,7 +239,7 @@ async def test_apply_and_map_trace_every_job(
 ) -> None:
     async with running_worker(queue, FUNCTIONS):
         assert await queue.apply("add", a=1, b=1) == 2
-        assert await queue.map("add", [{"a": 1, "b": 2}, {"a": 3, "b": 4}], poll_interval=0.05) == [
+        assert await queue.map("add", [{"a": 1, "b": 2}, {"a": 3, "b": 4}]) == [
             3,
             7,
         ]

@@ -23,8 +23,10 @@ async def running_worker(
     queue: Queue, functions: list[t.Any], **options: t.Any
 ) -> AsyncIterator[Worker]:
     options.setdefault("timers", FAST_TIMERS)
-    if "shutdown_grace_period_s" in inspect.signature(Worker).parameters:  # newer SAQ
+    if "shutdown_grace_period_s" in inspect.signature(Worker).parameters:
         options.setdefault("shutdown_grace_period_s", 1)
+    else:  # older SAQ cancels running jobs at stop, with no grace period
+        options.pop("shutdown_grace_period_s", None)
     if isinstance(queue, RedisQueue):
         # SAQ's startup sweep races with the first dequeue and can abort a job the worker
         # has just picked up (SAQ's own race, instrumented or not). Tests not about

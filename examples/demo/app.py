@@ -111,7 +111,7 @@ def create_app(queue: Queue, in_process_worker: bool) -> Litestar:
     @get("/gallery", media_type=MediaType.HTML)
     async def gallery() -> str:
         images = [{"image": f"photo-{i}.jpg", "width": 640} for i in range(1, 6)]
-        resized = await queue.map("resize_image", images, timeout=30, poll_interval=0.1)
+        resized = await queue.map("resize_image", images, timeout=30)
         return _done(f"Gallery resized: {', '.join(t.cast(list[str], resized))}.")
 
     @get("/everything", media_type=MediaType.HTML)

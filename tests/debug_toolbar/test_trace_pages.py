@@ -50,7 +50,9 @@ def test_the_trace_api_draws_request_send_wait_and_every_attempt(redis_url: str)
         client.get("/signup")
         stats = panel(client, request_id(client, "/signup"))
         view = wait_for_trace(
-            client, stats["trace_id"], lambda v: len(kinds(v, "flaky_report")) == 5
+            client,
+            stats["trace_id"],
+            lambda v: len(kinds(v, "flaky_report")) == 5 and len(kinds(v, "send_email")) == 5,
         )
         listing = client.get(API).json()["traces"]
 

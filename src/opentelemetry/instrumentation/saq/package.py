@@ -1,3 +1,3 @@
 # The saq releases whose internals (Queue._before_enqueue, Worker._before_process and
 # _after_process, Job.meta) we hook; the tox matrix tests the lowest and the newest.
-_instruments = ("saq >= 0.22.0, < 1",)
+_instruments = ("saq >= 0.20.0, < 1",)
