@@ -132,3 +132,25 @@ def test_the_opentelemetry_instrument_entry_point_loads_the_instrumentor() -> No
 
 def test_the_supported_saq_range_is_declared() -> None:
     assert any(dep.startswith("saq") for dep in SAQInstrumentor().instrumentation_dependencies())
+
+
+def test_uninstrument_leaves_a_wrapper_someone_added_after_us(
+    tracer_provider: TracerProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    original = saq.queue.base.Queue.__dict__["retry"]
+    instrumentor = SAQInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    ours = saq.queue.base.Queue.__dict__["retry"]
+
+    async def theirs(self: t.Any, job: t.Any, error: t.Any) -> None:
+        await ours(self, job, error)
+
+    saq.queue.base.Queue.retry = theirs  # type: ignore[method-assign]
+    try:
+        with caplog.at_level(logging.WARNING, logger="opentelemetry.instrumentation.saq"):
+            instrumentor.uninstrument()
+        assert saq.queue.base.Queue.__dict__["retry"] is theirs
+        assert "Queue.retry was replaced after SAQ was instrumented" in caplog.text
+        assert saq.queue.base.Queue.__dict__["enqueue"] is not ours  # the others restored
+    finally:
+        saq.queue.base.Queue.retry = original  # type: ignore[method-assign]

@@ -29,15 +29,14 @@ from __future__ import annotations
 
 import typing as t
 
-import wrapt
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
 
 from opentelemetry.instrumentation.saq._consumer import Consumer
 from opentelemetry.instrumentation.saq._metrics import Instruments
+from opentelemetry.instrumentation.saq._patching import patch, restore
 from opentelemetry.instrumentation.saq._producer import Producer
 from opentelemetry.instrumentation.saq._propagation import META_KEY
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
@@ -50,20 +49,6 @@ if t.TYPE_CHECKING:
 __all__ = ["META_KEY", "SAQInstrumentor", "__version__"]
 
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.28.0"
-
-# (module, class, method) of every SAQ function we wrap; uninstrument() unwraps them all.
-_PATCHED = (
-    ("saq.queue.base", "Queue", "enqueue"),
-    ("saq.queue.base", "Queue", "_before_enqueue"),
-    ("saq.queue.base", "Queue", "retry"),
-    ("saq.worker", "Worker", "schedule"),
-    ("saq.worker", "Worker", "_before_process"),
-    ("saq.worker", "Worker", "_after_process"),
-)
-
-
-# wrapt's stubs cannot infer the wrapped type through our untyped-call wrappers.
-_wrap: t.Callable[[str, str, t.Callable[..., t.Any]], object] = wrapt.wrap_function_wrapper
 
 
 class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -108,21 +93,20 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             arguments=arguments,
         )
         consumer = Consumer(tracer, instruments, use_links=bool(kwargs.get("use_links", False)))
-        wrappers: dict[str, t.Callable[..., t.Any]] = {
-            "enqueue": producer.wrap_enqueue,
-            "_before_enqueue": producer.wrap_before_enqueue,
-            "schedule": producer.wrap_schedule,
-            "retry": consumer.wrap_retry,
-            "_before_process": consumer.wrap_before_process,
-            "_after_process": consumer.wrap_after_process,
-        }
-        for module, cls, method in _PATCHED:
-            _wrap(module, f"{cls}.{method}", wrappers[method])
+        # Imported here: `opentelemetry-instrument` loads this module before checking that
+        # SAQ is installed at all.
+        from saq.queue.base import Queue
+        from saq.worker import Worker
+
+        self._patches = [
+            patch(Queue, "enqueue", producer.wrap_enqueue),
+            patch(Queue, "_before_enqueue", producer.wrap_before_enqueue),
+            patch(Queue, "retry", consumer.wrap_retry),
+            patch(Worker, "schedule", producer.wrap_schedule),
+            patch(Worker, "_before_process", consumer.wrap_before_process),
+            patch(Worker, "_after_process", consumer.wrap_after_process),
+        ]
 
     def _uninstrument(self, **kwargs: t.Any) -> None:
-        import saq.queue.base
-        import saq.worker
-
-        classes = {"Queue": saq.queue.base.Queue, "Worker": saq.worker.Worker}
-        for _module, cls, method in _PATCHED:
-            unwrap(classes[cls], method)
+        restore(getattr(self, "_patches", ()))
+        self._patches = []

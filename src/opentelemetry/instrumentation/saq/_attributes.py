@@ -83,13 +83,14 @@ def operation_attributes(operation: str, queue_name: str) -> dict[str, Attribute
     return attributes
 
 
-def job_attributes(job: Job) -> dict[str, AttributeValue]:
-    """What the job says about itself: identity, function and limits."""
-    attributes: dict[str, AttributeValue] = {
-        MESSAGING_MESSAGE_ID: job.id,
-        SAQ_JOB_KEY: job.key,
-        SAQ_JOB_FUNCTION: job.function,
-    }
+def job_attributes(
+    job: Job, base: t.Mapping[str, AttributeValue] | None = None
+) -> dict[str, AttributeValue]:
+    """What the job says about itself (identity, function, limits), added to ``base``."""
+    attributes: dict[str, AttributeValue] = dict(base) if base else {}
+    attributes[MESSAGING_MESSAGE_ID] = job.id
+    attributes[SAQ_JOB_KEY] = job.key
+    attributes[SAQ_JOB_FUNCTION] = job.function
     # map() passes timeout=None through to the job; None is not an attribute value.
     if job.retries is not None:
         attributes[SAQ_JOB_RETRIES] = job.retries

@@ -69,8 +69,8 @@ def listener() -> Listener | None:
     return _LISTENER.get()
 
 
-# Frames from these directories are SAQ's, ours, or the machinery between them and the
-# caller; the first frame outside them is the user's code that enqueued the job.
+# Frames from these directories are SAQ's, ours, or asyncio's; the first frame outside
+# them is the user's code that enqueued the job.
 _SKIPPED_DIRS: tuple[str, ...] = ()
 
 
@@ -81,9 +81,8 @@ def _skipped_dirs() -> tuple[str, ...]:
         import contextlib
 
         import saq
-        import wrapt
 
-        packages = [__file__, saq.__file__, asyncio.__file__, wrapt.__file__]
+        packages = [__file__, saq.__file__, asyncio.__file__]
         dirs = [os.path.dirname(os.path.abspath(path or "")) + os.sep for path in packages]
         dirs.append(os.path.abspath(contextlib.__file__ or ""))
         _SKIPPED_DIRS = tuple(dirs)
@@ -91,7 +90,7 @@ def _skipped_dirs() -> tuple[str, ...]:
 
 
 def caller_location(frame: FrameType | None = None) -> CallerLocation | None:
-    """The first frame on the stack that is not SAQ's, ours, asyncio's or wrapt's."""
+    """The first frame on the stack that is not SAQ's, ours or asyncio's."""
     skipped = _skipped_dirs()
     current: FrameType | None = frame if frame is not None else sys._getframe(1)
     while current is not None:

@@ -47,6 +47,8 @@ if t.TYPE_CHECKING:
 
     from opentelemetry.instrumentation.saq._metrics import Instruments
 
+    Hook = Callable[[t.Any, t.Any], Awaitable[None]]
+
 logger = logging.getLogger(__name__)
 
 
@@ -73,61 +75,52 @@ class Consumer:
         self._use_links = use_links
         self._span_names: dict[str, str] = {}
 
-    async def wrap_before_process(
-        self,
-        wrapped: Callable[..., Awaitable[None]],
-        worker: t.Any,
-        args: tuple[t.Any, ...],
-        kwargs: dict[str, t.Any],
-    ) -> None:
-        if is_instrumentation_enabled():
-            try:
-                job_context = args[0] if args else kwargs["ctx"]
-                self._start_attempt(worker, job_context["job"])
-            except Exception:
-                logger.warning("could not start the process span; job runs untraced", exc_info=True)
-        await wrapped(*args, **kwargs)
+    def wrap_before_process(self, before_process: Hook) -> Hook:
+        async def traced_before_process(worker: t.Any, ctx: t.Any) -> None:
+            if is_instrumentation_enabled():
+                try:
+                    self._start_attempt(worker, ctx["job"])
+                except Exception:
+                    logger.warning(
+                        "could not start the process span; job runs untraced", exc_info=True
+                    )
+            await before_process(worker, ctx)
 
-    async def wrap_after_process(
-        self,
-        wrapped: Callable[..., Awaitable[None]],
-        worker: t.Any,
-        args: tuple[t.Any, ...],
-        kwargs: dict[str, t.Any],
-    ) -> None:
-        attempt = _ATTEMPT.get()
-        if attempt is not None:
-            _ATTEMPT.set(None)
-            try:
-                job_context = args[0] if args else kwargs["ctx"]
-                status, error = _end_attempt(
-                    attempt.span, job_context["job"], job_context.get("exception")
-                )
-                seconds = max(0, time_ns() - attempt.started_ns) / 1e9
-                self._instruments.record_outcome(attempt.queue_name, seconds, status, error)
-            except Exception:
-                logger.warning("could not record the outcome of the attempt", exc_info=True)
-                if attempt.span.is_recording():
-                    with contextlib.suppress(Exception):
-                        attempt.span.end()
-            finally:
-                context.detach(attempt.token)
-        await wrapped(*args, **kwargs)
+        return traced_before_process
 
-    async def wrap_retry(
-        self,
-        wrapped: Callable[..., Awaitable[None]],
-        queue: t.Any,
-        args: tuple[t.Any, ...],
-        kwargs: dict[str, t.Any],
-    ) -> None:
-        if is_instrumentation_enabled():
-            try:
-                job: Job = args[0] if args else kwargs["job"]
-                _propagation.mark_retry(job, now())
-            except Exception:
-                logger.warning("could not record the retry time in the job", exc_info=True)
-        await wrapped(*args, **kwargs)
+    def wrap_after_process(self, after_process: Hook) -> Hook:
+        async def traced_after_process(worker: t.Any, ctx: t.Any) -> None:
+            attempt = _ATTEMPT.get()
+            if attempt is not None:
+                _ATTEMPT.set(None)
+                self._end_attempt(attempt, ctx)
+            await after_process(worker, ctx)
+
+        return traced_after_process
+
+    def wrap_retry(self, retry: Callable[..., Awaitable[None]]) -> Callable[..., t.Any]:
+        async def traced_retry(queue: t.Any, job: Job, *args: t.Any, **kwargs: t.Any) -> None:
+            if is_instrumentation_enabled():
+                try:
+                    _propagation.mark_retry(job, now())
+                except Exception:
+                    logger.warning("could not record the retry time in the job", exc_info=True)
+            await retry(queue, job, *args, **kwargs)
+
+        return traced_retry
+
+    def _end_attempt(self, attempt: _Attempt, ctx: t.Any) -> None:
+        try:
+            status, error = _end_attempt(attempt.span, ctx["job"], ctx.get("exception"))
+            seconds = max(0, time_ns() - attempt.started_ns) / 1e9
+            self._instruments.record_outcome(attempt.queue_name, seconds, status, error)
+        except Exception:
+            logger.warning("could not record the outcome of the attempt", exc_info=True)
+            if attempt.span.is_recording():
+                with contextlib.suppress(Exception):
+                    attempt.span.end()
+        finally:
+            context.detach(attempt.token)
 
     def _start_attempt(self, worker: t.Any, job: Job) -> None:
         producer = _propagation.extract(job)
@@ -148,22 +141,22 @@ class Consumer:
         started_ns = (
             job.started * 1_000_000 if 0 < job.started * 1_000_000 <= time_ns() else time_ns()
         )
+        attributes = job_attributes(job, operation_attributes(PROCESS, queue_name))
+        attributes[SAQ_JOB_ATTEMPT] = job.attempts
+        worker_id = getattr(worker, "id", None) or getattr(job, "worker_id", None)
+        if worker_id is not None:
+            attributes[SAQ_WORKER_ID] = str(worker_id)
+        wait_ms = queue_wait_ms(job)
+        if wait_ms is not None:
+            attributes[SAQ_JOB_QUEUE_WAIT_MS] = wait_ms
         span = self._tracer.start_span(
             self._span_name(job),
             context=Context() if self._use_links else parent,
             kind=SpanKind.CONSUMER,
-            attributes=operation_attributes(PROCESS, queue_name),
+            attributes=attributes,
             links=links,
             start_time=started_ns,
         )
-        span.set_attributes(job_attributes(job))
-        span.set_attribute(SAQ_JOB_ATTEMPT, job.attempts)
-        worker_id = getattr(worker, "id", None) or job.worker_id
-        if worker_id is not None:
-            span.set_attribute(SAQ_WORKER_ID, str(worker_id))
-        wait_ms = queue_wait_ms(job)
-        if wait_ms is not None:
-            span.set_attribute(SAQ_JOB_QUEUE_WAIT_MS, wait_ms)
         # Baggage from the producer travels on even when the span only links to it.
         token = context.attach(trace.set_span_in_context(span, parent))
         _ATTEMPT.set(_Attempt(span, token, queue_name, started_ns))

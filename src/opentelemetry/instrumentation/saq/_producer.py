@@ -1,9 +1,12 @@
 """The enqueue side: one PRODUCER span per ``Queue.enqueue``.
 
 ``Queue.enqueue`` is the one door every producer path goes through (enqueue, apply,
-map, batch, ``Job.enqueue``, cron scheduling), so the span wraps it. The context is
-written by a second, tiny hook on ``Queue._before_enqueue``: that is the last moment
-before SAQ persists the job, after the user's own before-enqueue callbacks.
+map, batch, ``Job.enqueue``, cron scheduling), so the span covers it: it starts when
+``enqueue`` is called. It is created a little later, in ``Queue._before_enqueue``, the
+last moment before SAQ persists the job and the first at which the job exists: so the
+span gets all its attributes at once (cheaper than setting them one by one), the
+context is written into the job, and the span is current while SAQ writes to Redis or
+Postgres.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import typing as t
 from contextvars import ContextVar
-from time import perf_counter
+from time import time_ns
 
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -33,7 +36,9 @@ from opentelemetry.instrumentation.saq._attributes import (
 
 if t.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from contextvars import Token
 
+    from opentelemetry.context import Context
     from opentelemetry.trace import Span, Tracer
     from saq.job import Job
     from saq.queue import Queue
@@ -41,17 +46,24 @@ if t.TYPE_CHECKING:
     from opentelemetry.instrumentation.saq._metrics import Instruments
     from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 
+    Enqueue = Callable[..., Awaitable[Job | None]]
+    BeforeEnqueue = Callable[[Queue, Job], Awaitable[None]]
+
 logger = logging.getLogger(__name__)
 
 
 class _Send:
-    """One enqueue in flight: its span, and the job once SAQ has built it."""
+    """One enqueue in flight."""
 
-    __slots__ = ("job", "span")
+    __slots__ = ("caller", "job", "listener", "span", "started_ns", "token")
 
-    def __init__(self, span: Span) -> None:
-        self.span = span
+    def __init__(self, listener: _capture.Listener | None) -> None:
+        self.started_ns = time_ns()
+        self.listener = listener
+        self.caller: _capture.CallerLocation | None = None
         self.job: Job | None = None
+        self.span: Span | None = None
+        self.token: Token[Context] | None = None
 
 
 # The enqueue running in this task, for the before-enqueue hook.
@@ -76,152 +88,135 @@ class Producer:
         self._arguments = arguments
         self._span_names: dict[str, str] = {}
 
-    async def wrap_enqueue(
-        self,
-        wrapped: Callable[..., Awaitable[Job | None]],
-        queue: Queue,
-        args: tuple[t.Any, ...],
-        kwargs: dict[str, t.Any],
-    ) -> Job | None:
-        if not is_instrumentation_enabled():
-            return await wrapped(*args, **kwargs)
-        try:
-            listener = _capture.listener()
-            span = self._start_span(queue, listener)
-            caller = None
-            if listener is not None or self._record_caller:
-                caller = _capture.caller_location()
-                if caller is not None:
-                    span.set_attributes(
-                        {
-                            CODE_FILE_PATH: caller.file,
-                            CODE_LINE_NUMBER: caller.line,
-                            CODE_FUNCTION_NAME: caller.function,
-                        }
-                    )
-            send = _Send(span)
-            otel_token = context.attach(trace.set_span_in_context(span))
-            sending_token = _SENDING.set(send)
-        except Exception:
-            logger.warning("could not start the send span; job enqueued untraced", exc_info=True)
-            return await wrapped(*args, **kwargs)
-
-        started = perf_counter()
-        try:
-            job = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            _end_with_error(span, exc)
-            self._record(queue, started, error_type(exc), sent=False)
-            raise
-        else:
-            # A cron tick re-enqueues unique cron jobs every second; SAQ ignores all but
-            # the first. An unended span is never exported, so such no-ops stay out of the
-            # user's traces and metrics.
-            if job is None and _CRON_TICK.get():
-                return None
+    def wrap_enqueue(self, enqueue: Enqueue) -> Enqueue:
+        async def traced_enqueue(queue: Queue, *args: t.Any, **kwargs: t.Any) -> Job | None:
+            if not is_instrumentation_enabled():
+                return await enqueue(queue, *args, **kwargs)
             try:
-                if job is None:
-                    span.set_attribute(SAQ_JOB_DUPLICATE, True)
-                span.end()  # a span processor's on_end may raise: never into the caller
-                self._record(queue, started, None, sent=job is not None)
-                if listener is not None and send.job is not None:
-                    _tell(listener, queue, send, caller, duplicate=job is None)
+                send = _Send(_capture.listener())
+                if send.listener is not None or self._record_caller:
+                    send.caller = _capture.caller_location()
+                sending = _SENDING.set(send)
             except Exception:
-                logger.warning("could not end the send span", exc_info=True)
-            return job
-        finally:
-            _SENDING.reset(sending_token)
-            context.detach(otel_token)
+                logger.warning("could not trace an enqueue; job enqueued untraced", exc_info=True)
+                return await enqueue(queue, *args, **kwargs)
+            try:
+                job = await enqueue(queue, *args, **kwargs)
+            except BaseException as exc:
+                self._end_with_error(queue, send, exc)
+                raise
+            else:
+                # A cron tick re-enqueues unique cron jobs every second; SAQ ignores all
+                # but the first. An unended span is never exported, so such no-ops stay
+                # out of the user's traces and metrics.
+                if job is None and _CRON_TICK.get():
+                    return None
+                self._end(queue, send, duplicate=job is None)
+                return job
+            finally:
+                _SENDING.reset(sending)
+                if send.token is not None:
+                    context.detach(send.token)
 
-    async def wrap_before_enqueue(
-        self,
-        wrapped: Callable[..., Awaitable[None]],
-        queue: Queue,
-        args: tuple[t.Any, ...],
-        kwargs: dict[str, t.Any],
-    ) -> None:
-        await wrapped(*args, **kwargs)
-        send = _SENDING.get()
-        if send is None:
-            return
-        # The hook runs once per enqueue: nested enqueues from a callback set their own.
-        _SENDING.set(None)
-        try:
-            job: Job = args[0] if args else kwargs["job"]
-            send.job = job
-            send.span.set_attributes(job_attributes(job))
-            if self._arguments is not None:
-                send.span.set_attribute(SAQ_JOB_KWARGS, self._arguments.render(job.kwargs))
-            _propagation.inject(job)
-        except Exception:
-            logger.warning("could not write the trace context into the job", exc_info=True)
+        return traced_enqueue
 
-    async def wrap_schedule(
-        self,
-        wrapped: Callable[..., Awaitable[None]],
-        worker: t.Any,
-        args: tuple[t.Any, ...],
-        kwargs: dict[str, t.Any],
-    ) -> None:
-        token = _CRON_TICK.set(True)
-        try:
-            await wrapped(*args, **kwargs)
-        finally:
-            _CRON_TICK.reset(token)
+    def wrap_before_enqueue(self, before_enqueue: BeforeEnqueue) -> BeforeEnqueue:
+        async def traced_before_enqueue(queue: Queue, job: Job) -> None:
+            await before_enqueue(queue, job)
+            send = _SENDING.get()
+            if send is None or send.span is not None:
+                return  # not ours, or already seen (the hook runs once per enqueue)
+            try:
+                send.job = job
+                span = self._start(queue, send)
+                send.token = context.attach(trace.set_span_in_context(span))
+                _propagation.inject(job)
+            except Exception:
+                logger.warning("could not write the trace context into the job", exc_info=True)
 
-    def _record(self, queue: Queue, started: float, error: str | None, sent: bool) -> None:
-        try:
-            self._instruments.record_send(queue.name, perf_counter() - started, error, sent)
-        except Exception:
-            logger.warning("could not record the enqueue metrics", exc_info=True)
+        return traced_before_enqueue
 
-    def _start_span(self, queue: Queue, listener: _capture.Listener | None) -> Span:
+    def wrap_schedule(self, schedule: Callable[..., Awaitable[t.Any]]) -> Callable[..., t.Any]:
+        async def traced_schedule(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            token = _CRON_TICK.set(True)
+            try:
+                return await schedule(worker, *args, **kwargs)
+            finally:
+                _CRON_TICK.reset(token)
+
+        return traced_schedule
+
+    def _start(self, queue: Queue, send: _Send) -> Span:
         name = queue.name
         span_name = self._span_names.get(name)
         if span_name is None:
             span_name = self._span_names[name] = f"{SEND} {name}"
+        base = operation_attributes(SEND, name)
+        job = send.job
+        attributes = job_attributes(job, base) if job is not None else dict(base)
+        caller = send.caller
+        if caller is not None:
+            attributes[CODE_FILE_PATH] = caller.file
+            attributes[CODE_LINE_NUMBER] = caller.line
+            attributes[CODE_FUNCTION_NAME] = caller.function
+        if self._arguments is not None and job is not None:
+            attributes[SAQ_JOB_KWARGS] = self._arguments.render(job.kwargs)
         parent = None
         # A listener (the toolbar panel) groups a request's jobs in one trace even when no
         # tracing middleware made a server span current.
+        listener = send.listener
         if listener is not None and not trace.get_current_span().get_span_context().is_valid:
             parent = listener.parent()
-        return self._tracer.start_span(
+        span = self._tracer.start_span(
             span_name,
             context=parent,
             kind=SpanKind.PRODUCER,
-            attributes=operation_attributes(SEND, name),
+            attributes=attributes,
+            start_time=send.started_ns,
         )
+        send.span = span
+        return span
+
+    def _end(self, queue: Queue, send: _Send, duplicate: bool) -> None:
+        try:
+            span = send.span if send.span is not None else self._start(queue, send)
+            if duplicate:
+                span.set_attribute(SAQ_JOB_DUPLICATE, True)
+            span.end()  # a span processor's on_end may raise: never into the caller
+            seconds = (time_ns() - send.started_ns) / 1e9
+            self._instruments.record_send(queue.name, seconds, None, sent=not duplicate)
+            if send.listener is not None and send.job is not None:
+                _tell(send, queue, duplicate)
+        except Exception:
+            logger.warning("could not end the send span", exc_info=True)
+
+    def _end_with_error(self, queue: Queue, send: _Send, exc: BaseException) -> None:
+        try:
+            span = send.span if send.span is not None else self._start(queue, send)
+            span.record_exception(exc)
+            error = error_type(exc)
+            span.set_attribute(ERROR_TYPE, error)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            span.end()
+            seconds = (time_ns() - send.started_ns) / 1e9
+            self._instruments.record_send(queue.name, seconds, error, sent=False)
+        except Exception:
+            logger.warning("could not record the enqueue error on its span", exc_info=True)
 
 
-def _tell(
-    listener: _capture.Listener,
-    queue: Queue,
-    send: _Send,
-    caller: _capture.CallerLocation | None,
-    duplicate: bool,
-) -> None:
+def _tell(send: _Send, queue: Queue, duplicate: bool) -> None:
+    assert send.listener is not None and send.job is not None and send.span is not None
     try:
-        assert send.job is not None
         span_context = send.span.get_span_context()
-        listener(
+        send.listener(
             _capture.EnqueuedJob(
                 queue=queue,
                 job=send.job,
                 trace_id=span_context.trace_id,
                 span_id=span_context.span_id,
                 duplicate=duplicate,
-                caller=caller,
+                caller=send.caller,
             )
         )
     except Exception:
         logger.warning("the enqueue listener failed", exc_info=True)
-
-
-def _end_with_error(span: Span, exc: BaseException) -> None:
-    try:
-        span.record_exception(exc)
-        span.set_attribute(ERROR_TYPE, error_type(exc))
-        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        span.end()
-    except Exception:
-        logger.warning("could not record the enqueue error on its span", exc_info=True)

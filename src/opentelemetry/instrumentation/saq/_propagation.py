@@ -48,7 +48,8 @@ def inject(job: Job) -> None:
         return
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    job.meta = {**meta, META_KEY: carrier}
+    if carrier or META_KEY in meta:  # nothing to carry (no SDK, no parent): leave meta alone
+        job.meta = {**meta, META_KEY: carrier}
 
 
 def extract(job: Job) -> Context | None:

@@ -1,0 +1,126 @@
+"""The peer, measured the way overhead.py measures SAQ: arq with opentelemetry-instrumentation-arq.
+
+Runs in its own venv (benchmarks/.venv-arq, made by overhead.py: arq pins an older
+redis-py than SAQ). Prints one JSON line of medians of per-round ratios.
+
+    benchmarks/.venv-arq/bin/python benchmarks/arq_peer.py redis://127.0.0.1:6379 [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+import typing as t
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from arq import create_pool  # noqa: E402
+from arq.connections import RedisSettings  # noqa: E402
+from arq.worker import Worker, func  # noqa: E402
+from common import DropExporter, Run, median  # noqa: E402
+from opentelemetry.instrumentation.arq import ArqInstrumentor  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
+
+
+async def enqueue_run(url: str, jobs: int) -> Run:
+    pool = await create_pool(RedisSettings.from_dsn(url))
+    name = f"arq-{uuid.uuid4().hex[:8]}"
+    latencies = []
+    started = time.perf_counter()
+    for n in range(jobs):
+        before = time.perf_counter()
+        await pool.enqueue_job("noop", n=n, _queue_name=name)
+        latencies.append(time.perf_counter() - before)
+    seconds = time.perf_counter() - started
+    await pool.flushdb()
+    await pool.aclose()
+    return Run(seconds, latencies)
+
+
+async def end_to_end_run(url: str, jobs: int) -> Run:
+    pool = await create_pool(RedisSettings.from_dsn(url))
+    name = f"arq-{uuid.uuid4().hex[:8]}"
+    done = asyncio.Event()
+    count = 0
+
+    async def noop(ctx: dict[str, t.Any], *, n: int) -> int:
+        nonlocal count
+        count += 1
+        if count == jobs:
+            done.set()
+        return n
+
+    worker = Worker(
+        functions=[func(noop, name="noop")],
+        redis_pool=pool,
+        queue_name=name,
+        max_jobs=10,
+        poll_delay=0.01,
+        handle_signals=False,
+        keep_result=0,
+    )
+    task = asyncio.create_task(worker.async_run())
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    for n in range(jobs):
+        await pool.enqueue_job("noop", n=n, _queue_name=name)
+    await asyncio.wait_for(done.wait(), 120)
+    seconds = time.perf_counter() - started
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker.close()
+    await pool.flushdb()
+    await pool.aclose()
+    return Run(seconds, [])
+
+
+async def compare(url: str, runner: t.Any, jobs: int, rounds: int, provider: TracerProvider) -> tuple[list[float], list[Run], list[Run]]:
+    ratios, bare_runs, inst_runs = [], [], []
+    instrumentor = ArqInstrumentor()
+    await runner(url, jobs // 4)
+    for round_ in range(rounds):
+        order = ["bare", "inst"] if round_ % 2 == 0 else ["inst", "bare"]
+        runs: dict[str, Run] = {}
+        for kind in order:
+            if kind == "inst":
+                instrumentor.instrument(tracer_provider=provider)
+                try:
+                    runs[kind] = await runner(url, jobs)
+                finally:
+                    instrumentor.uninstrument()
+            else:
+                runs[kind] = await runner(url, jobs)
+        ratios.append(runs["inst"].seconds / runs["bare"].seconds)
+        bare_runs.append(runs["bare"])
+        inst_runs.append(runs["inst"])
+    return ratios, bare_runs, inst_runs
+
+
+async def main(url: str, quick: bool) -> None:
+    jobs, e2e_jobs, rounds = (400, 200, 5) if quick else (1500, 600, 11)
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(DropExporter()))
+    enqueue = await compare(url, enqueue_run, jobs, rounds, provider)
+    e2e = await compare(url, end_to_end_run, e2e_jobs, rounds, provider)
+    print(
+        json.dumps(
+            {
+                "enqueue_ratio": median(enqueue[0]),
+                "e2e_ratio": median(e2e[0]),
+                "bare_median_us": median([x for r in enqueue[1] for x in r.latencies]) * 1e6,
+                "inst_median_us": median([x for r in enqueue[2] for x in r.latencies]) * 1e6,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], "--quick" in sys.argv))

@@ -1,0 +1,303 @@
+"""What does the instrumentation cost? Bare SAQ against instrumented SAQ, in one run.
+
+    python benchmarks/overhead.py            # about 4 minutes on 2 cores
+    python benchmarks/overhead.py --quick    # about 1 minute
+
+Rounds interleave bare and instrumented runs in one process and report the median of
+the per-round ratios (instrumented time / bare time), so machine drift cancels out. The
+peer, arq with opentelemetry-instrumentation-arq, is measured the same way in its own
+venv (their pins clash with ours): see arq_peer.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import time
+import typing as t
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DropExporter, Run, machine, median, p99, redis_server  # noqa: E402
+from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
+from saq import Worker  # noqa: E402
+from saq.queue.redis import RedisQueue  # noqa: E402
+
+from opentelemetry.instrumentation.saq import SAQInstrumentor  # noqa: E402
+from opentelemetry.instrumentation.saq.trace_store import TraceStore  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+TARGETS = {"enqueue": 1.20, "end_to_end": 1.08, "api_only": 1.03}
+
+
+class Setup(t.NamedTuple):
+    name: str
+    kwargs: dict[str, t.Any]
+
+
+def setups() -> list[Setup]:
+    def sdk(store: bool) -> dict[str, t.Any]:
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(BatchSpanProcessor(DropExporter()))
+        if store:
+            tracer_provider.add_span_processor(TraceStore())
+        meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        return {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
+
+    return [
+        Setup("API only (no SDK)", {}),
+        Setup("SDK, batch processor, dropping exporter", sdk(store=False)),
+        Setup("SDK + TraceStore", sdk(store=True)),
+    ]
+
+
+async def noop(ctx: dict[str, t.Any], *, n: int) -> int:
+    return n
+
+
+async def enqueue_run(url: str, jobs: int) -> Run:
+    queue = RedisQueue.from_url(url, name=f"bench-{uuid.uuid4().hex[:8]}")
+    await queue.connect()
+    latencies = []
+    started = time.perf_counter()
+    for n in range(jobs):
+        before = time.perf_counter()
+        await queue.enqueue("noop", n=n)
+        latencies.append(time.perf_counter() - before)
+    seconds = time.perf_counter() - started
+    await queue.redis.flushdb()
+    await queue.disconnect()
+    return Run(seconds, latencies)
+
+
+async def end_to_end_run(url: str, jobs: int) -> Run:
+    """Enqueue ``jobs`` jobs while a worker (concurrency 10) processes them: until the last."""
+    queue = RedisQueue.from_url(url, name=f"bench-{uuid.uuid4().hex[:8]}")
+    await queue.connect()
+    done = asyncio.Event()
+    count = 0
+
+    async def counted(ctx: dict[str, t.Any], *, n: int) -> int:
+        nonlocal count
+        count += 1
+        if count == jobs:
+            done.set()
+        return n
+
+    counted.__qualname__ = "noop"
+    await queue.redis.set(f"saq:{queue.name}:sweep", 1, ex=60)  # SAQ's startup sweep race
+    worker = Worker(queue, functions=[counted], concurrency=10)
+    worker.SIGNALS = []
+    task = asyncio.create_task(worker.start())
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    for n in range(jobs):
+        await queue.enqueue("noop", n=n)
+    await asyncio.wait_for(done.wait(), 120)
+    seconds = time.perf_counter() - started
+    await worker.stop()
+    task.cancel()
+    await queue.redis.flushdb()
+    await queue.disconnect()
+    return Run(seconds, [])
+
+
+async def compare(
+    url: str,
+    runner: t.Callable[[str, int], t.Awaitable[Run]],
+    jobs: int,
+    rounds: int,
+    instrument: dict[str, t.Any] | None,
+) -> tuple[list[float], list[Run], list[Run]]:
+    """Per-round ratios instrumented/bare (instrument=None: bare against bare-after-uninstrument)."""
+    ratios, bare_runs, inst_runs = [], [], []
+    instrumentor = SAQInstrumentor()
+    await runner(url, jobs // 4)  # warm up connections and caches
+    for round_ in range(rounds):
+        order = ["bare", "inst"] if round_ % 2 == 0 else ["inst", "bare"]
+        runs: dict[str, Run] = {}
+        for kind in order:
+            if kind == "inst" and instrument is not None:
+                instrumentor.instrument(**instrument)
+                try:
+                    runs[kind] = await runner(url, jobs)
+                finally:
+                    instrumentor.uninstrument()
+            elif kind == "inst":  # after uninstrument(): must cost nothing
+                instrumentor.instrument()
+                instrumentor.uninstrument()
+                runs[kind] = await runner(url, jobs)
+            else:
+                runs[kind] = await runner(url, jobs)
+        ratios.append(runs["inst"].seconds / runs["bare"].seconds)
+        bare_runs.append(runs["bare"])
+        inst_runs.append(runs["inst"])
+    return ratios, bare_runs, inst_runs
+
+
+def span_costs(spans: int) -> dict[str, float]:
+    """ns per span: the SDK's own start+end (the floor), and the TraceStore's on_end."""
+    floor_provider = TracerProvider()
+    floor_provider.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=spans * 2))
+    tracer = floor_provider.get_tracer("floor")
+    started = time.perf_counter_ns()
+    for _ in range(spans):
+        tracer.start_span("x").end()
+    floor = (time.perf_counter_ns() - started) / spans
+    floor_provider.shutdown()
+
+    collector = TracerProvider()
+    finished: list[t.Any] = []
+
+    class Keep(DropExporter):
+        def export(self, batch: t.Any) -> t.Any:
+            finished.extend(batch)
+            return super().export(batch)
+
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    collector.add_span_processor(SimpleSpanProcessor(Keep()))
+    collect = collector.get_tracer("collect")
+    for i in range(spans):
+        with collect.start_as_current_span("request") if i % 10 == 0 else _null():
+            collect.start_span("child").end()
+    store = TraceStore(max_traces=1000, max_spans_per_trace=1000)
+    started = time.perf_counter_ns()
+    for span in finished:
+        store.on_end(span)
+    on_end = (time.perf_counter_ns() - started) / len(finished)
+    return {"sdk_span_floor_ns": floor, "trace_store_on_end_ns": on_end}
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
+def run_peer(url: str, quick: bool) -> dict[str, float] | None:
+    """The arq peer in its own venv (created on first use); None if it cannot be set up."""
+    venv = HERE / ".venv-arq"
+    python = venv / "bin" / "python"
+    try:
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                 "arq", "opentelemetry-instrumentation-arq", "opentelemetry-sdk"],
+                check=True,
+            )  # fmt: skip
+        out = subprocess.run(
+            [str(python), str(HERE / "arq_peer.py"), url, *(["--quick"] if quick else [])],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        ).stdout
+        return t.cast(dict[str, float], json.loads(out.strip().splitlines()[-1]))
+    except (subprocess.SubprocessError, OSError, ValueError) as exc:
+        print(f"  (the arq peer could not run: {exc})")
+        return None
+
+
+def version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "-"
+
+
+async def main(quick: bool) -> None:
+    jobs, e2e_jobs, rounds = (400, 200, 5) if quick else (1500, 600, 11)
+    print(f"machine: {machine()}")
+    print(
+        f"saq {version('saq')}, opentelemetry-sdk {version('opentelemetry-sdk')}, "
+        f"redis-py {version('redis')}; {rounds} rounds of {jobs} enqueues and "
+        f"{e2e_jobs} jobs end to end (worker concurrency 10), interleaved\n"
+    )
+    results: dict[str, dict[str, float]] = {}
+    with redis_server() as url:
+        for setup in setups():
+            enqueue = await compare(url, enqueue_run, jobs, rounds, setup.kwargs)
+            e2e = await compare(url, end_to_end_run, e2e_jobs, rounds, setup.kwargs)
+            bare_lat = [x for run in enqueue[1] for x in run.latencies]
+            inst_lat = [x for run in enqueue[2] for x in run.latencies]
+            results[setup.name] = {
+                "enqueue_ratio": median(enqueue[0]),
+                "e2e_ratio": median(e2e[0]),
+                "bare_median_us": median(bare_lat) * 1e6,
+                "inst_median_us": median(inst_lat) * 1e6,
+                "bare_p99_us": p99(bare_lat) * 1e6,
+                "inst_p99_us": p99(inst_lat) * 1e6,
+                "bare_per_s": jobs / median([r.seconds for r in enqueue[1]]),
+                "inst_per_s": jobs / median([r.seconds for r in enqueue[2]]),
+                "bare_e2e_ms": median([r.seconds for r in e2e[1]]) / e2e_jobs * 1e3,
+                "inst_e2e_ms": median([r.seconds for r in e2e[2]]) / e2e_jobs * 1e3,
+            }
+        after_enqueue = await compare(url, enqueue_run, jobs, rounds, None)
+        after_e2e = await compare(url, end_to_end_run, e2e_jobs, rounds, None)
+        peer = run_peer(url, quick)
+    costs = span_costs(20_000 if quick else 100_000)
+
+    print("| set-up | enqueue median µs (bare → instr.) | p99 µs | enqueues/s | "
+          "enqueue ratio | end-to-end ms/job | end-to-end ratio |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, r in results.items():
+        print(
+            f"| {name} | {r['bare_median_us']:.0f} → {r['inst_median_us']:.0f} | "
+            f"{r['bare_p99_us']:.0f} → {r['inst_p99_us']:.0f} | "
+            f"{r['bare_per_s']:.0f} → {r['inst_per_s']:.0f} | x{r['enqueue_ratio']:.3f} | "
+            f"{r['bare_e2e_ms']:.3f} → {r['inst_e2e_ms']:.3f} | x{r['e2e_ratio']:.3f} |"
+        )
+    print(
+        f"| after uninstrument() | | | | x{median(after_enqueue[0]):.3f} | | "
+        f"x{median(after_e2e[0]):.3f} |"
+    )
+    if peer:
+        print(
+            f"| peer: arq + opentelemetry-instrumentation-arq (SDK, same set-up) | "
+            f"{peer['bare_median_us']:.0f} → {peer['inst_median_us']:.0f} | | | "
+            f"x{peer['enqueue_ratio']:.3f} | | x{peer['e2e_ratio']:.3f} |"
+        )
+    print(
+        f"\nSDK floor, start + end of one span: {costs['sdk_span_floor_ns'] / 1000:.2f} µs; "
+        f"TraceStore.on_end: {costs['trace_store_on_end_ns'] / 1000:.2f} µs per span\n"
+    )
+    sdk = results["SDK, batch processor, dropping exporter"]
+    api = results["API only (no SDK)"]
+    checks = [
+        ("SDK enqueue ratio <= 1.20", sdk["enqueue_ratio"] <= TARGETS["enqueue"]),
+        ("SDK end-to-end ratio <= 1.08", sdk["e2e_ratio"] <= TARGETS["end_to_end"]),
+        ("API-only enqueue ratio <= 1.03", api["enqueue_ratio"] <= TARGETS["api_only"]),
+        ("API-only end-to-end ratio <= 1.03", api["e2e_ratio"] <= TARGETS["api_only"]),
+        (
+            "after uninstrument() 1.00 within noise (±3%)",
+            abs(median(after_enqueue[0]) - 1) <= 0.03 and abs(median(after_e2e[0]) - 1) <= 0.03,
+        ),
+    ]
+    if peer:
+        checks += [
+            ("SDK enqueue ratio below the peer's", sdk["enqueue_ratio"] < peer["enqueue_ratio"]),
+            ("SDK end-to-end ratio below the peer's", sdk["e2e_ratio"] < peer["e2e_ratio"]),
+        ]
+    for label, met in checks:
+        print(f"  [{'met' if met else 'NOT met'}] {label}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (about 1 minute)")
+    os.environ.setdefault("OTEL_SDK_DISABLED", "false")
+    asyncio.run(main(parser.parse_args().quick))
