@@ -19,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from arq import create_pool  # noqa: E402
-from arq.connections import RedisSettings  # noqa: E402
-from arq.worker import Worker, func  # noqa: E402
-from common import DropExporter, Run, median  # noqa: E402
-from opentelemetry.instrumentation.arq import ArqInstrumentor  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
+from arq import create_pool
+from arq.connections import RedisSettings
+from arq.worker import Worker, func
+from common import DropExporter, Run, median
+from opentelemetry.instrumentation.arq import ArqInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 
 async def enqueue_run(url: str, jobs: int) -> Run:
@@ -82,7 +82,9 @@ async def end_to_end_run(url: str, jobs: int) -> Run:
     return Run(seconds, [])
 
 
-async def compare(url: str, runner: t.Any, jobs: int, rounds: int, provider: TracerProvider) -> tuple[list[float], list[Run], list[Run]]:
+async def compare(
+    url: str, runner: t.Any, jobs: int, rounds: int, provider: TracerProvider
+) -> tuple[list[float], list[Run], list[Run]]:
     ratios, bare_runs, inst_runs = [], [], []
     instrumentor = ArqInstrumentor()
     await runner(url, jobs // 4)

@@ -21,20 +21,21 @@ import sys
 import time
 import typing as t
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DropExporter, Run, machine, median, p99, redis_server  # noqa: E402
-from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
-from saq import Worker  # noqa: E402
-from saq.queue.redis import RedisQueue  # noqa: E402
+from common import DropExporter, Run, machine, median, p99, redis_server
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from saq import Worker
+from saq.queue.redis import RedisQueue
 
-from opentelemetry.instrumentation.saq import SAQInstrumentor  # noqa: E402
-from opentelemetry.instrumentation.saq.trace_store import TraceStore  # noqa: E402
+from opentelemetry.instrumentation.saq import SAQInstrumentor
+from opentelemetry.instrumentation.saq.trace_store import TraceStore
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {"enqueue": 1.20, "end_to_end": 1.08, "api_only": 1.03}
@@ -119,7 +120,7 @@ async def compare(
     rounds: int,
     instrument: dict[str, t.Any] | None,
 ) -> tuple[list[float], list[Run], list[Run]]:
-    """Per-round ratios instrumented/bare (instrument=None: bare against bare-after-uninstrument)."""
+    """Per-round ratios instrumented/bare (None: bare against bare after uninstrument)."""
     ratios, bare_runs, inst_runs = [], [], []
     instrumentor = SAQInstrumentor()
     await runner(url, jobs // 4)  # warm up connections and caches
@@ -169,7 +170,8 @@ def span_costs(spans: int) -> dict[str, float]:
     collector.add_span_processor(SimpleSpanProcessor(Keep()))
     collect = collector.get_tracer("collect")
     for i in range(spans):
-        with collect.start_as_current_span("request") if i % 10 == 0 else _null():
+        parent = collect.start_as_current_span("request") if i % 10 == 0 else nullcontext()
+        with parent:
             collect.start_span("child").end()
     store = TraceStore(max_traces=1000, max_spans_per_trace=1000)
     started = time.perf_counter_ns()
@@ -177,14 +179,6 @@ def span_costs(spans: int) -> dict[str, float]:
         store.on_end(span)
     on_end = (time.perf_counter_ns() - started) / len(finished)
     return {"sdk_span_floor_ns": floor, "trace_store_on_end_ns": on_end}
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None
 
 
 def run_peer(url: str, quick: bool) -> dict[str, float] | None:
