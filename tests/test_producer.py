@@ -160,3 +160,33 @@ async def test_an_ordinary_duplicate_inside_a_cron_worker_still_gets_a_span(
     await queue.enqueue("noop", key="k")
     await queue.enqueue("noop", key="k")
     assert len(exporter.get_finished_spans()) == 2
+
+
+async def test_record_caller_puts_the_enqueuing_code_on_the_span(
+    queue: RedisQueue,
+    exporter: InMemorySpanExporter,
+    tracer_provider: TracerProvider,
+    instrument: object,
+) -> None:
+    from opentelemetry.instrumentation.saq import SAQInstrumentor
+
+    SAQInstrumentor().uninstrument()
+    SAQInstrumentor().instrument(tracer_provider=tracer_provider, record_caller=True)
+
+    async def signup_handler() -> None:
+        await queue.enqueue("send_email")
+
+    await signup_handler()
+    (span,) = exporter.get_finished_spans()
+    attributes = span.attributes or {}
+    assert attributes["code.function.name"].endswith("signup_handler")
+    assert str(attributes["code.file.path"]).endswith("tests/test_producer.py")
+    assert isinstance(attributes["code.line.number"], int)
+
+
+async def test_without_record_caller_no_code_attributes_are_recorded(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    await queue.enqueue("send_email")
+    (span,) = exporter.get_finished_spans()
+    assert not any(key.startswith("code.") for key in span.attributes or {})
