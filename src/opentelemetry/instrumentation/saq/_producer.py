@@ -129,6 +129,8 @@ class Producer:
             try:
                 send.job = job
                 span = self._start(queue, send)
+                if not span.is_recording() and not span.get_span_context().is_valid:
+                    return  # no SDK and no parent: nothing to make current or to carry
                 send.token = context.attach(trace.set_span_in_context(span))
                 _propagation.inject(job)
             except Exception:
