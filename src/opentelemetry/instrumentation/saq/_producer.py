@@ -129,8 +129,12 @@ class Producer:
             try:
                 send.job = job
                 span = self._start(queue, send)
-                if not span.is_recording() and not span.get_span_context().is_valid:
-                    return  # no SDK and no parent: nothing to make current or to carry
+                if (
+                    not span.is_recording()
+                    and not span.get_span_context().is_valid
+                    and not _propagation.carries_context(job)
+                ):
+                    return  # no SDK, no parent, nothing stale: nothing to carry or clear
                 send.token = context.attach(trace.set_span_in_context(span))
                 _propagation.inject(job)
             except Exception:

@@ -52,6 +52,11 @@ def inject(job: Job) -> None:
         job.meta = {**meta, META_KEY: carrier}
 
 
+def carries_context(job: Job) -> bool:
+    """Whether the job already holds a context (maybe a stale one from an earlier enqueue)."""
+    return isinstance(job.meta, dict) and META_KEY in job.meta
+
+
 def extract(job: Job) -> Context | None:
     """The context the producer wrote into the job, or None when there is none usable."""
     carrier = _carrier(job)
