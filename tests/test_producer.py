@@ -190,3 +190,21 @@ async def test_without_record_caller_no_code_attributes_are_recorded(
     await queue.enqueue("send_email")
     (span,) = exporter.get_finished_spans()
     assert not any(key.startswith("code.") for key in span.attributes or {})
+
+
+async def test_a_context_left_from_an_earlier_enqueue_is_cleared_when_there_is_none(
+    queue: RedisQueue, instrument: object
+) -> None:
+    from opentelemetry.instrumentation.saq import SAQInstrumentor
+
+    job = Job("noop", key="again")
+    assert await queue.enqueue(job) is not None
+    assert "traceparent" in job.meta[META_KEY]
+    await queue.finish(job, status=job.status.COMPLETE)
+    await queue.redis.delete(job.id)
+
+    SAQInstrumentor().uninstrument()
+    SAQInstrumentor().instrument(tracer_provider=trace.NoOpTracerProvider())  # API only
+    assert await queue.enqueue(job) is not None
+    stored = await queue.job("again")
+    assert stored is not None and stored.meta[META_KEY] == {}
