@@ -35,9 +35,12 @@ __all__ = [
     "SAQ_JOB_WILL_RETRY",
     "SAQ_WORKER_ID",
     "SEND",
+    "error_description",
     "error_type",
     "job_attributes",
+    "last_line",
     "operation_attributes",
+    "span_name",
 ]
 
 MESSAGING_SYSTEM_SAQ = "saq"
@@ -99,6 +102,30 @@ def job_attributes(
     if job.scheduled:
         attributes[SAQ_JOB_SCHEDULED] = job.scheduled
     return attributes
+
+
+def span_name(operation: str, queue_name: str) -> str:
+    """``"{operation} {queue}"``, built once per queue."""
+    key = (operation, queue_name)
+    name = _SPAN_NAMES.get(key)
+    if name is None:
+        name = _SPAN_NAMES[key] = f"{operation} {queue_name}"
+    return name
+
+
+_SPAN_NAMES: dict[tuple[str, str], str] = {}
+
+
+def error_description(exc: BaseException) -> str:
+    """``"ValueError: the message"``, or the class name alone when there is no message."""
+    name, message = type(exc).__name__, str(exc)
+    return f"{name}: {message}" if message else name
+
+
+def last_line(text: str | None) -> str | None:
+    """The last non-blank line of a traceback: the exception and its message."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else None
 
 
 def error_type(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ ContextVar read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 import typing as t
@@ -71,22 +72,17 @@ def listener() -> Listener | None:
 
 # Frames from these directories are SAQ's, ours, or asyncio's; the first frame outside
 # them is the user's code that enqueued the job.
-_SKIPPED_DIRS: tuple[str, ...] = ()
-
-
+@functools.cache
 def _skipped_dirs() -> tuple[str, ...]:
-    global _SKIPPED_DIRS
-    if not _SKIPPED_DIRS:
-        import asyncio
-        import contextlib
+    import asyncio
+    import contextlib
 
-        import saq
+    import saq
 
-        packages = [__file__, saq.__file__, asyncio.__file__]
-        dirs = [os.path.dirname(os.path.abspath(path or "")) + os.sep for path in packages]
-        dirs.append(os.path.abspath(contextlib.__file__ or ""))
-        _SKIPPED_DIRS = tuple(dirs)
-    return _SKIPPED_DIRS
+    packages = [__file__, saq.__file__, asyncio.__file__]
+    dirs = [os.path.dirname(os.path.abspath(path or "")) + os.sep for path in packages]
+    dirs.append(os.path.abspath(contextlib.__file__ or ""))
+    return tuple(dirs)
 
 
 def caller_location(frame: FrameType | None = None) -> CallerLocation | None:

@@ -33,9 +33,12 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_STATUS,
     SAQ_JOB_WILL_RETRY,
     SAQ_WORKER_ID,
+    error_description,
     error_type,
     job_attributes,
+    last_line,
     operation_attributes,
+    span_name,
 )
 
 if t.TYPE_CHECKING:
@@ -73,7 +76,6 @@ class Consumer:
         self._tracer = tracer
         self._instruments = instruments
         self._use_links = use_links
-        self._span_names: dict[str, str] = {}
 
     def wrap_before_process(self, before_process: Hook) -> Hook:
         async def traced_before_process(worker: t.Any, ctx: t.Any) -> None:
@@ -150,7 +152,7 @@ class Consumer:
         if wait_ms is not None:
             attributes[SAQ_JOB_QUEUE_WAIT_MS] = wait_ms
         span = self._tracer.start_span(
-            self._span_name(job),
+            span_name(PROCESS, queue_name),
             context=Context() if self._use_links else parent,
             kind=SpanKind.CONSUMER,
             attributes=attributes,
@@ -161,13 +163,6 @@ class Consumer:
         token = context.attach(trace.set_span_in_context(span, parent))
         _ATTEMPT.set(_Attempt(span, token, queue_name, started_ns))
         self._instruments.record_start(queue_name, None if wait_ms is None else wait_ms / 1000)
-
-    def _span_name(self, job: Job) -> str:
-        name = job.get_queue().name
-        span_name = self._span_names.get(name)
-        if span_name is None:
-            span_name = self._span_names[name] = f"{PROCESS} {name}"
-        return span_name
 
 
 def queue_wait_ms(job: Job) -> int | None:
@@ -205,13 +200,7 @@ def _end_attempt(span: Span, job: Job, exc: BaseException | None) -> tuple[str, 
         error = error_type(exc)
         if status == JobStatus.QUEUED:
             span.set_attribute(SAQ_JOB_WILL_RETRY, True)
-        message = str(exc)
-        span.set_status(
-            Status(
-                StatusCode.ERROR,
-                f"{type(exc).__name__}: {message}" if message else type(exc).__name__,
-            )
-        )
+        span.set_status(Status(StatusCode.ERROR, error_description(exc)))
     elif status == JobStatus.QUEUED and job.error == CANCELLED:
         # The worker shut down mid-job; SAQ re-queued it without an exception.
         error = CANCELLED
@@ -219,13 +208,8 @@ def _end_attempt(span: Span, job: Job, exc: BaseException | None) -> tuple[str, 
         span.set_status(Status(StatusCode.ERROR, "cancelled by worker shutdown"))
     elif status == JobStatus.FAILED:
         error = "failed"
-        span.set_status(Status(StatusCode.ERROR, _last_line(job.error)))
+        span.set_status(Status(StatusCode.ERROR, last_line(job.error) or ""))
     if error is not None:
         span.set_attribute(ERROR_TYPE, error)
     span.end()
     return status_word, error
-
-
-def _last_line(text: str | None) -> str:
-    lines = [line for line in (text or "").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""

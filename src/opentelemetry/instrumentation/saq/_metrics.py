@@ -109,12 +109,12 @@ class Instruments:
         if error is not None:
             attributes = {**attributes, ERROR_TYPE: error}
         if sent or error is not None:
-            self._sent.add(attributes)
+            self._sent.add((queue_name, error), attributes)
         self.operation_duration.record(seconds, attributes)
 
     def record_start(self, queue_name: str, wait_seconds: float | None) -> None:
         attributes = self.base(PROCESS, queue_name)
-        self._consumed.add(attributes)
+        self._consumed.add((queue_name, None), attributes)
         if wait_seconds is not None:
             self.queue_wait.record(wait_seconds, attributes)
 
@@ -131,11 +131,11 @@ class _Tally:
     """Counts per attribute set, read by an observable counter's callback."""
 
     def __init__(self) -> None:
-        self._counts: dict[frozenset[tuple[str, AttributeValue]], list[t.Any]] = {}
+        self._counts: dict[tuple[str, str | None], list[t.Any]] = {}
         self._lock = threading.Lock()  # enqueues also happen in threads
 
-    def add(self, attributes: Attributes) -> None:
-        key = frozenset(attributes.items())
+    def add(self, key: tuple[str, str | None], attributes: Attributes) -> None:
+        """Count one for ``attributes``, which ``key`` (queue, error type) identifies."""
         with self._lock:
             entry = self._counts.get(key)
             if entry is None:

@@ -29,9 +29,11 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_DUPLICATE,
     SAQ_JOB_KWARGS,
     SEND,
+    error_description,
     error_type,
     job_attributes,
     operation_attributes,
+    span_name,
 )
 
 if t.TYPE_CHECKING:
@@ -86,7 +88,6 @@ class Producer:
         self._instruments = instruments
         self._record_caller = record_caller
         self._arguments = arguments
-        self._span_names: dict[str, str] = {}
 
     def wrap_enqueue(self, enqueue: Enqueue) -> Enqueue:
         async def traced_enqueue(queue: Queue, *args: t.Any, **kwargs: t.Any) -> Job | None:
@@ -154,9 +155,6 @@ class Producer:
 
     def _start(self, queue: Queue, send: _Send) -> Span:
         name = queue.name
-        span_name = self._span_names.get(name)
-        if span_name is None:
-            span_name = self._span_names[name] = f"{SEND} {name}"
         base = operation_attributes(SEND, name)
         job = send.job
         attributes = job_attributes(job, base) if job is not None else dict(base)
@@ -174,7 +172,7 @@ class Producer:
         if listener is not None and not trace.get_current_span().get_span_context().is_valid:
             parent = listener.parent()
         span = self._tracer.start_span(
-            span_name,
+            span_name(SEND, name),
             context=parent,
             kind=SpanKind.PRODUCER,
             attributes=attributes,
@@ -202,7 +200,7 @@ class Producer:
             span.record_exception(exc)
             error = error_type(exc)
             span.set_attribute(ERROR_TYPE, error)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            span.set_status(Status(StatusCode.ERROR, error_description(exc)))
             span.end()
             seconds = (time_ns() - send.started_ns) / 1e9
             self._instruments.record_send(queue.name, seconds, error, sent=False)

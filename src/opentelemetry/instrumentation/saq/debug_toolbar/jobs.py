@@ -14,13 +14,14 @@ import typing as t
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.saq import _propagation
 from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_ATTEMPT,
     SAQ_JOB_KEY,
     SAQ_JOB_QUEUE_WAIT_MS,
     SAQ_JOB_STATUS,
+    last_line,
 )
+from opentelemetry.instrumentation.saq._consumer import queue_wait_ms
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -204,15 +205,6 @@ def _from_job(entry: Entry, job: Job | None) -> None:
     status = job.status
     entry["status"] = status.value if hasattr(status, "value") else str(status)
     entry["attempts"] = job.attempts
-    ready = job.queued
-    if job.attempts > 1:
-        ready = _propagation.retried_at(job) or 0
-    ready = max(ready, job.scheduled * 1000)
-    entry["queue_ms"] = max(0, job.started - ready) if job.started and ready else None
+    entry["queue_ms"] = queue_wait_ms(job)
     entry["run_ms"] = max(0, job.completed - job.started) if job.completed and job.started else None
-    entry["error"] = _last_line(job.error) if entry["status"] in ("failed", "aborted") else None
-
-
-def _last_line(text: str | None) -> str | None:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1] if lines else None
+    entry["error"] = last_line(job.error) if entry["status"] in ("failed", "aborted") else None

@@ -163,20 +163,15 @@ def _span_row(span: ReadableSpan, origin: int, depth: int, now_ns: int) -> Row:
 
 def _wait_row(span: ReadableSpan, wait_start: int, origin: int, depth: int) -> Row:
     attributes = span.attributes or {}
-    return {
-        "id": None,
-        "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
-        "name": f"queue wait · attempt {attributes.get(SAQ_JOB_ATTEMPT)}",
-        "kind": "wait",
-        "depth": depth,
-        "start_ms": _ms(wait_start - origin),
-        "duration_ms": _ms((span.start_time or wait_start) - wait_start),
-        "status": "ok",
-        "error": None,
-        "attributes": {SAQ_JOB_QUEUE_WAIT_MS: attributes.get(SAQ_JOB_QUEUE_WAIT_MS)},
-        "function": attributes.get(SAQ_JOB_FUNCTION),
-        "job_key": attributes.get(SAQ_JOB_KEY),
-    }
+    return _wait(
+        span.parent.span_id if span.parent else None,
+        f"queue wait · attempt {attributes.get(SAQ_JOB_ATTEMPT)}",
+        depth,
+        wait_start - origin,
+        (span.start_time or wait_start) - wait_start,
+        attributes,
+        {SAQ_JOB_QUEUE_WAIT_MS: attributes.get(SAQ_JOB_QUEUE_WAIT_MS)},
+    )
 
 
 def _pending_row(send: ReadableSpan, origin: int, depth: int, now_ns: int) -> Row:
@@ -187,20 +182,42 @@ def _pending_row(send: ReadableSpan, origin: int, depth: int, now_ns: int) -> Ro
     name = "waiting in queue"
     if isinstance(scheduled, int) and scheduled * 1_000_000_000 > now_ns:
         name = "scheduled for later"
+    row = _wait(
+        send.context.span_id if send.context else None,
+        f"{name} · no attempt seen by this process",
+        depth + 1,
+        start - origin,
+        max(0, now_ns - start),
+        attributes,
+        {},
+    )
+    row["pending"] = True
+    return row
+
+
+def _wait(
+    parent_id: int | None,
+    name: str,
+    depth: int,
+    start_ns: int,
+    duration_ns: int,
+    job: t.Mapping[str, t.Any],
+    shown: dict[str, t.Any],
+) -> Row:
+    """A synthetic row for time a job spent in its queue (no span of its own)."""
     return {
         "id": None,
-        "parent_id": f"{send.context.span_id:016x}" if send.context else None,
-        "name": f"{name} · no attempt seen by this process",
+        "parent_id": f"{parent_id:016x}" if parent_id is not None else None,
+        "name": name,
         "kind": "wait",
-        "pending": True,
-        "depth": depth + 1,
-        "start_ms": _ms(start - origin),
-        "duration_ms": _ms(max(0, now_ns - start)),
+        "depth": depth,
+        "start_ms": _ms(start_ns),
+        "duration_ms": _ms(duration_ns),
         "status": "ok",
         "error": None,
-        "attributes": {},
-        "function": attributes.get(SAQ_JOB_FUNCTION),
-        "job_key": attributes.get(SAQ_JOB_KEY),
+        "attributes": shown,
+        "function": job.get(SAQ_JOB_FUNCTION),
+        "job_key": job.get(SAQ_JOB_KEY),
     }
 
 
