@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
-from common import DropExporter, Run, median
+from common import Comparison, DropExporter, Run, interleave, median
 from opentelemetry.instrumentation.arq import ArqInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -84,26 +84,15 @@ async def end_to_end_run(url: str, jobs: int) -> Run:
 
 async def compare(
     url: str, runner: t.Any, jobs: int, rounds: int, provider: TracerProvider
-) -> tuple[list[float], list[Run], list[Run]]:
-    ratios, bare_runs, inst_runs = [], [], []
+) -> Comparison:
     instrumentor = ArqInstrumentor()
     await runner(url, jobs // 4)
-    for round_ in range(rounds):
-        order = ["bare", "inst"] if round_ % 2 == 0 else ["inst", "bare"]
-        runs: dict[str, Run] = {}
-        for kind in order:
-            if kind == "inst":
-                instrumentor.instrument(tracer_provider=provider)
-                try:
-                    runs[kind] = await runner(url, jobs)
-                finally:
-                    instrumentor.uninstrument()
-            else:
-                runs[kind] = await runner(url, jobs)
-        ratios.append(runs["inst"].seconds / runs["bare"].seconds)
-        bare_runs.append(runs["bare"])
-        inst_runs.append(runs["inst"])
-    return ratios, bare_runs, inst_runs
+    return await interleave(
+        lambda: runner(url, jobs),
+        rounds,
+        lambda: instrumentor.instrument(tracer_provider=provider),
+        instrumentor.uninstrument,
+    )
 
 
 async def main(url: str, quick: bool) -> None:
@@ -112,13 +101,15 @@ async def main(url: str, quick: bool) -> None:
     provider.add_span_processor(BatchSpanProcessor(DropExporter()))
     enqueue = await compare(url, enqueue_run, jobs, rounds, provider)
     e2e = await compare(url, end_to_end_run, e2e_jobs, rounds, provider)
+    bare = [x for run in enqueue.bare for x in run.latencies]
+    instrumented = [x for run in enqueue.instrumented for x in run.latencies]
     print(
         json.dumps(
             {
-                "enqueue_ratio": median(enqueue[0]),
-                "e2e_ratio": median(e2e[0]),
-                "bare_median_us": median([x for r in enqueue[1] for x in r.latencies]) * 1e6,
-                "inst_median_us": median([x for r in enqueue[2] for x in r.latencies]) * 1e6,
+                "enqueue_ratio": median(enqueue.ratios),
+                "e2e_ratio": median(e2e.ratios),
+                "bare_median_us": median(bare) * 1e6,
+                "inst_median_us": median(instrumented) * 1e6,
             }
         )
     )

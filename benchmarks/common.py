@@ -80,6 +80,39 @@ class Run(t.NamedTuple):
     latencies: list[float]
 
 
+class Comparison(t.NamedTuple):
+    """Interleaved rounds: the per-round ratios instrumented/bare, and every run."""
+
+    ratios: list[float]
+    bare: list[Run]
+    instrumented: list[Run]
+
+
+async def interleave(
+    run: t.Callable[[], t.Awaitable[Run]],
+    rounds: int,
+    instrument: t.Callable[[], None],
+    uninstrument: t.Callable[[], None],
+) -> Comparison:
+    """Run bare and instrumented back to back, alternating which goes first."""
+    comparison = Comparison([], [], [])
+    for round_ in range(rounds):
+        runs: dict[str, Run] = {}
+        for kind in ("bare", "inst") if round_ % 2 == 0 else ("inst", "bare"):
+            if kind == "bare":
+                runs[kind] = await run()
+                continue
+            instrument()
+            try:
+                runs[kind] = await run()
+            finally:
+                uninstrument()
+        comparison.ratios.append(runs["inst"].seconds / runs["bare"].seconds)
+        comparison.bare.append(runs["bare"])
+        comparison.instrumented.append(runs["inst"])
+    return comparison
+
+
 def machine() -> str:
     model = "unknown CPU"
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:

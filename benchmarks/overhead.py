@@ -26,7 +26,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DropExporter, Run, machine, median, p99, redis_server
+from common import (
+    Comparison,
+    DropExporter,
+    Run,
+    interleave,
+    machine,
+    median,
+    p99,
+    redis_server,
+)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -126,31 +135,23 @@ async def compare(
     jobs: int,
     rounds: int,
     instrument: dict[str, t.Any] | None,
-) -> tuple[list[float], list[Run], list[Run]]:
-    """Per-round ratios instrumented/bare (None: bare against bare after uninstrument)."""
-    ratios, bare_runs, inst_runs = [], [], []
+) -> Comparison:
+    """Interleaved rounds (instrument=None: bare against bare after uninstrument())."""
     instrumentor = SAQInstrumentor()
     await runner(url, jobs // 4)  # warm up connections and caches
-    for round_ in range(rounds):
-        order = ["bare", "inst"] if round_ % 2 == 0 else ["inst", "bare"]
-        runs: dict[str, Run] = {}
-        for kind in order:
-            if kind == "inst" and instrument is not None:
-                instrumentor.instrument(**instrument)
-                try:
-                    runs[kind] = await runner(url, jobs)
-                finally:
-                    instrumentor.uninstrument()
-            elif kind == "inst":  # after uninstrument(): must cost nothing
-                instrumentor.instrument()
-                instrumentor.uninstrument()
-                runs[kind] = await runner(url, jobs)
-            else:
-                runs[kind] = await runner(url, jobs)
-        ratios.append(runs["inst"].seconds / runs["bare"].seconds)
-        bare_runs.append(runs["bare"])
-        inst_runs.append(runs["inst"])
-    return ratios, bare_runs, inst_runs
+    if instrument is None:
+
+        def on() -> None:  # instrument and uninstrument at once: must leave nothing behind
+            instrumentor.instrument()
+            instrumentor.uninstrument()
+
+        return await interleave(lambda: runner(url, jobs), rounds, on, lambda: None)
+    return await interleave(
+        lambda: runner(url, jobs),
+        rounds,
+        lambda: instrumentor.instrument(**instrument),
+        instrumentor.uninstrument,
+    )
 
 
 def span_costs(spans: int) -> dict[str, float]:
@@ -233,19 +234,19 @@ async def main(quick: bool) -> None:
         for setup in setups():
             enqueue = await compare(url, enqueue_run, jobs, rounds, setup.kwargs)
             e2e = await compare(url, end_to_end_run, e2e_jobs, rounds, setup.kwargs)
-            bare_lat = [x for run in enqueue[1] for x in run.latencies]
-            inst_lat = [x for run in enqueue[2] for x in run.latencies]
+            bare_lat = [x for run in enqueue.bare for x in run.latencies]
+            inst_lat = [x for run in enqueue.instrumented for x in run.latencies]
             results[setup.name] = {
-                "enqueue_ratio": median(enqueue[0]),
-                "e2e_ratio": median(e2e[0]),
+                "enqueue_ratio": median(enqueue.ratios),
+                "e2e_ratio": median(e2e.ratios),
                 "bare_median_us": median(bare_lat) * 1e6,
                 "inst_median_us": median(inst_lat) * 1e6,
                 "bare_p99_us": p99(bare_lat) * 1e6,
                 "inst_p99_us": p99(inst_lat) * 1e6,
-                "bare_per_s": jobs / median([r.seconds for r in enqueue[1]]),
-                "inst_per_s": jobs / median([r.seconds for r in enqueue[2]]),
-                "bare_e2e_ms": median([r.seconds for r in e2e[1]]) / e2e_jobs * 1e3,
-                "inst_e2e_ms": median([r.seconds for r in e2e[2]]) / e2e_jobs * 1e3,
+                "bare_per_s": jobs / median([r.seconds for r in enqueue.bare]),
+                "inst_per_s": jobs / median([r.seconds for r in enqueue.instrumented]),
+                "bare_e2e_ms": median([r.seconds for r in e2e.bare]) / e2e_jobs * 1e3,
+                "inst_e2e_ms": median([r.seconds for r in e2e.instrumented]) / e2e_jobs * 1e3,
             }
         after_enqueue = await compare(url, enqueue_run, jobs, rounds, None)
         after_e2e = await compare(url, end_to_end_run, e2e_jobs, rounds, None)
@@ -263,8 +264,8 @@ async def main(quick: bool) -> None:
             f"{r['bare_e2e_ms']:.3f} → {r['inst_e2e_ms']:.3f} | x{r['e2e_ratio']:.3f} |"
         )
     print(
-        f"| after uninstrument() | | | | x{median(after_enqueue[0]):.3f} | | "
-        f"x{median(after_e2e[0]):.3f} |"
+        f"| after uninstrument() | | | | x{median(after_enqueue.ratios):.3f} | | "
+        f"x{median(after_e2e.ratios):.3f} |"
     )
     if peer:
         print(
@@ -285,7 +286,8 @@ async def main(quick: bool) -> None:
         ("API-only end-to-end ratio <= 1.03", api["e2e_ratio"] <= TARGETS["api_only"]),
         (
             "after uninstrument() 1.00 within noise (±3%)",
-            abs(median(after_enqueue[0]) - 1) <= 0.03 and abs(median(after_e2e[0]) - 1) <= 0.03,
+            abs(median(after_enqueue.ratios) - 1) <= 0.03
+            and abs(median(after_e2e.ratios) - 1) <= 0.03,
         ),
     ]
     if peer:
