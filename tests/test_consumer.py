@@ -53,8 +53,22 @@ async def fails_twice(ctx: Ctx) -> str:
     return "ok"
 
 
+# Keys of the jobs whose function has started. SAQ marks a job active before its
+# function runs, so a test that stops or aborts "mid-job" waits for this instead.
+_running: set[str] = set()
+
+
 async def sleeps(ctx: Ctx, *, seconds: float = 30) -> None:
+    _running.add(ctx["job"].key)
     await asyncio.sleep(seconds)
+
+
+async def until_running(job: Job) -> None:
+    for _ in range(500):
+        if job.key in _running:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{job.key} never started")
 
 
 async def read_baggage(ctx: Ctx) -> str | None:
@@ -201,11 +215,7 @@ async def test_an_abort_ends_the_attempt_with_the_abort_reason(
     job = await queue.enqueue("sleeps", seconds=30, timeout=60)
     assert job is not None
     async with running_worker(queue, FUNCTIONS):
-        for _ in range(200):
-            await job.refresh()
-            if job.status == Status.ACTIVE:
-                break
-            await asyncio.sleep(0.02)
+        await until_running(job)
         await job.abort("user pressed cancel")
         (attempt,) = await wait_for_spans(exporter, f"process {queue.name}", 1)
 
@@ -222,11 +232,7 @@ async def test_a_worker_stopped_mid_job_ends_the_attempt_as_cancelled(
     job = await queue.enqueue("sleeps", seconds=30, timeout=60, retries=2)
     assert job is not None
     async with running_worker(queue, FUNCTIONS, shutdown_grace_period_s=0):
-        for _ in range(200):
-            await job.refresh()
-            if job.status == Status.ACTIVE:
-                break
-            await asyncio.sleep(0.02)
+        await until_running(job)
     (attempt,) = spans_named(exporter, f"process {queue.name}")
     attributes = attempt.attributes or {}
     assert attempt.status.status_code is StatusCode.ERROR
