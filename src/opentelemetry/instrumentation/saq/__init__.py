@@ -39,6 +39,7 @@ from opentelemetry.instrumentation.saq._metrics import Instruments
 from opentelemetry.instrumentation.saq._patching import patch, restore
 from opentelemetry.instrumentation.saq._producer import Producer
 from opentelemetry.instrumentation.saq._propagation import META_KEY
+from opentelemetry.instrumentation.saq._tracing import SpansRecordable
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.package import _instruments
 from opentelemetry.instrumentation.saq.version import __version__
@@ -86,13 +87,20 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         arguments = kwargs.get("argument_policy")
         if arguments is None and kwargs.get("record_arguments"):
             arguments = ArgumentPolicy()
+        recordable = SpansRecordable(kwargs.get("tracer_provider"))
         producer = Producer(
             tracer,
             instruments,
             record_caller=bool(kwargs.get("record_caller", False)),
             arguments=arguments,
+            recordable=recordable,
         )
-        consumer = Consumer(tracer, instruments, use_links=bool(kwargs.get("use_links", False)))
+        consumer = Consumer(
+            tracer,
+            instruments,
+            use_links=bool(kwargs.get("use_links", False)),
+            recordable=recordable,
+        )
         # Imported here: `opentelemetry-instrument` loads this module before checking that
         # SAQ is installed at all.
         from saq.queue.base import Queue

@@ -40,6 +40,7 @@ from opentelemetry.instrumentation.saq._attributes import (
     operation_attributes,
     span_name,
 )
+from opentelemetry.instrumentation.saq._tracing import SpansRecordable
 
 if t.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -56,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 
 class _Attempt(t.NamedTuple):
-    span: Span
+    span: Span | None  # None when no span could record (no SDK): metrics only
     token: Token[Context]
     queue_name: str
     started_ns: int
@@ -72,10 +73,17 @@ CANCELLED = "cancelled"
 class Consumer:
     """Wrappers for the worker side, bound to one tracer."""
 
-    def __init__(self, tracer: Tracer, instruments: Instruments, use_links: bool = False) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        instruments: Instruments,
+        use_links: bool = False,
+        recordable: SpansRecordable | None = None,
+    ) -> None:
         self._tracer = tracer
         self._instruments = instruments
         self._use_links = use_links
+        self._recordable = recordable if recordable is not None else SpansRecordable(None)
 
     def wrap_before_process(self, before_process: Hook) -> Hook:
         async def traced_before_process(worker: t.Any, ctx: t.Any) -> None:
@@ -113,12 +121,16 @@ class Consumer:
 
     def _end_attempt(self, attempt: _Attempt, ctx: t.Any) -> None:
         try:
-            status, error = _end_attempt(attempt.span, ctx["job"], ctx.get("exception"))
+            job, exc = ctx["job"], ctx.get("exception")
+            if attempt.span is None:
+                status, error = _outcome(job, exc)
+            else:
+                status, error = _end_attempt(attempt.span, job, exc)
             seconds = max(0, time_ns() - attempt.started_ns) / 1e9
             self._instruments.record_outcome(attempt.queue_name, seconds, status, error)
         except Exception:
             logger.warning("could not record the outcome of the attempt", exc_info=True)
-            if attempt.span.is_recording():
+            if attempt.span is not None and attempt.span.is_recording():
                 with contextlib.suppress(Exception):
                     attempt.span.end()
         finally:
@@ -126,6 +138,35 @@ class Consumer:
 
     def _start_attempt(self, worker: t.Any, job: Job) -> None:
         producer = _propagation.extract(job)
+        # A fresh Context, never the worker task's: a job's trace is its producer's, not
+        # whatever was current when the worker started.
+        parent = producer if producer is not None else Context()
+        queue_name = job.get_queue().name
+        # The attempt began when the worker stamped job.started, before marking it active.
+        now_ns = time_ns()
+        started_ns = job.started * 1_000_000
+        if not 0 < started_ns <= now_ns:
+            started_ns = now_ns
+        wait_ms = queue_wait_ms(job)
+        span = None
+        if self._recordable.check():
+            span = self._start_span(worker, job, queue_name, producer, started_ns, wait_ms)
+            # Baggage from the producer travels on even when the span only links to it.
+            token = context.attach(trace.set_span_in_context(span, parent))
+        else:
+            token = context.attach(parent)
+        _ATTEMPT.set(_Attempt(span, token, queue_name, started_ns))
+        self._instruments.record_start(queue_name, None if wait_ms is None else wait_ms / 1000)
+
+    def _start_span(
+        self,
+        worker: t.Any,
+        job: Job,
+        queue_name: str,
+        producer: Context | None,
+        started_ns: int,
+        wait_ms: int | None,
+    ) -> Span:
         producer_span = trace.get_current_span(producer).get_span_context() if producer else None
         links = []
         if producer_span is not None and producer_span.is_valid:
@@ -134,35 +175,21 @@ class Consumer:
             logger.debug(
                 "job %s carries no usable trace context; its attempt is a root span", job.key
             )
-
-        # A fresh Context, never the worker task's: a job's trace is its producer's, not
-        # whatever was current when the worker started.
-        parent = producer if producer is not None else Context()
-        queue_name = job.get_queue().name
-        # The attempt began when the worker stamped job.started, before marking it active.
-        started_ns = (
-            job.started * 1_000_000 if 0 < job.started * 1_000_000 <= time_ns() else time_ns()
-        )
         attributes = job_attributes(job, operation_attributes(PROCESS, queue_name))
         attributes[SAQ_JOB_ATTEMPT] = job.attempts
         worker_id = getattr(worker, "id", None) or getattr(job, "worker_id", None)
         if worker_id is not None:
             attributes[SAQ_WORKER_ID] = str(worker_id)
-        wait_ms = queue_wait_ms(job)
         if wait_ms is not None:
             attributes[SAQ_JOB_QUEUE_WAIT_MS] = wait_ms
-        span = self._tracer.start_span(
+        return self._tracer.start_span(
             span_name(PROCESS, queue_name),
-            context=Context() if self._use_links else parent,
+            context=Context() if self._use_links or producer is None else producer,
             kind=SpanKind.CONSUMER,
             attributes=attributes,
             links=links,
             start_time=started_ns,
         )
-        # Baggage from the producer travels on even when the span only links to it.
-        token = context.attach(trace.set_span_in_context(span, parent))
-        _ATTEMPT.set(_Attempt(span, token, queue_name, started_ns))
-        self._instruments.record_start(queue_name, None if wait_ms is None else wait_ms / 1000)
 
 
 def queue_wait_ms(job: Job) -> int | None:
@@ -184,32 +211,49 @@ def queue_wait_ms(job: Job) -> int | None:
     return max(0, job.started - ready)
 
 
+class _Outcome(t.NamedTuple):
+    status: str  # SAQ's status word
+    error: str | None  # error.type, None on success
+    description: str | None  # the span status description, None on success
+    will_retry: bool
+    exception: BaseException | None = None  # to record on the span
+
+
+def _judge(job: Job, exc: BaseException | None) -> _Outcome:
+    """What the attempt came to, from the job's status after SAQ handled it."""
+    status = job.status
+    word = status.value if isinstance(status, JobStatus) else str(status)
+    if status == JobStatus.COMPLETE:
+        return _Outcome(word, None, None, False)
+    if status in (JobStatus.ABORTED, JobStatus.ABORTING):
+        return _Outcome(word, ABORTED, f"aborted: {job.error or ''}".rstrip(": "), False)
+    if exc is not None:
+        retry = status == JobStatus.QUEUED
+        return _Outcome(word, error_type(exc), error_description(exc), retry, exc)
+    if status == JobStatus.QUEUED and job.error == CANCELLED:
+        # The worker shut down mid-job; SAQ re-queued it without an exception.
+        return _Outcome(word, CANCELLED, "cancelled by worker shutdown", True)
+    if status == JobStatus.FAILED:
+        return _Outcome(word, "failed", last_line(job.error) or "", False)
+    return _Outcome(word, None, None, False)
+
+
+def _outcome(job: Job, exc: BaseException | None) -> tuple[str, str | None]:
+    """The status word and error type, for metrics when there is no span."""
+    outcome = _judge(job, exc)
+    return outcome.status, outcome.error
+
+
 def _end_attempt(span: Span, job: Job, exc: BaseException | None) -> tuple[str, str | None]:
     """End the attempt's span by its outcome; return the status word and error type."""
-    status = job.status
-    status_word = status.value if isinstance(status, JobStatus) else str(status)
-    error: str | None = None
-    span.set_attribute(SAQ_JOB_STATUS, status_word)
-    if status == JobStatus.COMPLETE:
-        pass
-    elif status in (JobStatus.ABORTED, JobStatus.ABORTING):
-        error = ABORTED
-        span.set_status(Status(StatusCode.ERROR, f"aborted: {job.error or ''}".rstrip(": ")))
-    elif exc is not None:
-        span.record_exception(exc)
-        error = error_type(exc)
-        if status == JobStatus.QUEUED:
+    outcome = _judge(job, exc)
+    span.set_attribute(SAQ_JOB_STATUS, outcome.status)
+    if outcome.error is not None:
+        if outcome.exception is not None:
+            span.record_exception(outcome.exception)
+        if outcome.will_retry:
             span.set_attribute(SAQ_JOB_WILL_RETRY, True)
-        span.set_status(Status(StatusCode.ERROR, error_description(exc)))
-    elif status == JobStatus.QUEUED and job.error == CANCELLED:
-        # The worker shut down mid-job; SAQ re-queued it without an exception.
-        error = CANCELLED
-        span.set_attribute(SAQ_JOB_WILL_RETRY, True)
-        span.set_status(Status(StatusCode.ERROR, "cancelled by worker shutdown"))
-    elif status == JobStatus.FAILED:
-        error = "failed"
-        span.set_status(Status(StatusCode.ERROR, last_line(job.error) or ""))
-    if error is not None:
-        span.set_attribute(ERROR_TYPE, error)
+        span.set_attribute(ERROR_TYPE, outcome.error)
+        span.set_status(Status(StatusCode.ERROR, outcome.description))
     span.end()
-    return status_word, error
+    return outcome.status, outcome.error

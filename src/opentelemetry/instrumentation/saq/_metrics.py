@@ -91,6 +91,7 @@ class Instruments:
             explicit_bucket_boundaries_advisory=list(QUEUE_WAIT_BUCKETS),
         )
         self._base: dict[tuple[str, str], Attributes] = {}
+        self._outcomes: dict[tuple[str, str, str | None], Attributes] = {}
 
     def base(self, operation: str, queue_name: str) -> Attributes:
         """The attributes every point of ``operation`` on that queue carries (do not mutate)."""
@@ -121,9 +122,13 @@ class Instruments:
     def record_outcome(
         self, queue_name: str, seconds: float, status: str, error: str | None
     ) -> None:
-        attributes: Attributes = {**self.base(PROCESS, queue_name), SAQ_JOB_STATUS: status}
-        if error is not None:
-            attributes[ERROR_TYPE] = error
+        key = (queue_name, status, error)
+        attributes = self._outcomes.get(key)
+        if attributes is None:  # a handful of sets per queue: build each once
+            attributes = {**self.base(PROCESS, queue_name), SAQ_JOB_STATUS: status}
+            if error is not None:
+                attributes[ERROR_TYPE] = error
+            self._outcomes[key] = attributes
         self.process_duration.record(seconds, attributes)
 
 

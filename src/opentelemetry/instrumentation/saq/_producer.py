@@ -35,6 +35,7 @@ from opentelemetry.instrumentation.saq._attributes import (
     operation_attributes,
     span_name,
 )
+from opentelemetry.instrumentation.saq._tracing import SpansRecordable
 
 if t.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -83,8 +84,10 @@ class Producer:
         instruments: Instruments,
         record_caller: bool = False,
         arguments: ArgumentPolicy | None = None,
+        recordable: SpansRecordable | None = None,
     ) -> None:
         self._tracer = tracer
+        self._recordable = recordable if recordable is not None else SpansRecordable(None)
         self._instruments = instruments
         self._record_caller = record_caller
         self._arguments = arguments
@@ -129,6 +132,13 @@ class Producer:
                 return  # not ours, or already seen (the hook runs once per enqueue)
             try:
                 send.job = job
+                if (
+                    send.listener is None
+                    and not self._recordable.check()
+                    and not _propagation.carries_context(job)
+                ):
+                    send.span = trace.INVALID_SPAN  # no SDK: no span to build, nothing to carry
+                    return
                 span = self._start(queue, send)
                 if (
                     not span.is_recording()

@@ -1,0 +1,148 @@
+"""With the OpenTelemetry API alone (no SDK yet): jobs, metrics and context still work.
+
+The instrumentation skips span work while no tracer provider is configured (see
+_tracing.py); these tests prove that the shortcut loses nothing and ends as soon as a
+provider is set.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import baggage, context, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from saq.queue.redis import RedisQueue
+
+from opentelemetry.instrumentation.saq import META_KEY, SAQInstrumentor
+from opentelemetry.instrumentation.saq._tracing import SpansRecordable
+from tests.test_metrics import base, by_attributes, points
+from tests.workers import running_worker, wait_for_spans
+
+Ctx = dict[str, t.Any]
+
+
+async def add(ctx: Ctx, *, a: int, b: int) -> int:
+    return a + b
+
+
+async def fails(ctx: Ctx) -> None:
+    raise ValueError("no")
+
+
+async def read_baggage(ctx: Ctx) -> str | None:
+    value = baggage.get_baggage("tenant")
+    return str(value) if value is not None else None
+
+
+FUNCTIONS = [add, fails, read_baggage]
+
+
+@pytest.fixture
+def no_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process as it is before anyone configured tracing."""
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    monkeypatch.delenv("OTEL_PYTHON_TRACER_PROVIDER", raising=False)
+
+
+@pytest.fixture
+def reader() -> InMemoryMetricReader:
+    return InMemoryMetricReader()
+
+
+@pytest.fixture
+def api_only(no_sdk: None, reader: InMemoryMetricReader) -> Iterator[SAQInstrumentor]:
+    instrumentor = SAQInstrumentor()
+    instrumentor.instrument(meter_provider=MeterProvider(metric_readers=[reader]))
+    yield instrumentor
+    instrumentor.uninstrument()
+
+
+async def test_jobs_run_and_are_measured_without_an_sdk(
+    queue: RedisQueue, reader: InMemoryMetricReader, api_only: SAQInstrumentor
+) -> None:
+    job = await queue.enqueue("add", a=1, b=2)
+    failing = await queue.enqueue("fails")
+    assert job is not None and failing is not None
+    assert META_KEY not in (job.meta or {})  # no span, nothing to carry
+    async with running_worker(queue, FUNCTIONS):
+        await job.refresh(until_complete=10)
+        await failing.refresh(until_complete=10)
+    assert job.result == 3
+
+    found = points(reader)
+    sent = by_attributes(found["messaging.client.sent.messages"])
+    assert {k: p.value for k, p in sent.items()} == {base(queue, "send"): 2}
+    process = by_attributes(found["messaging.process.duration"])
+    assert {k: p.count for k, p in process.items()} == {
+        base(queue, "process", **{"saq.job.status": "complete"}): 1,
+        base(queue, "process", **{"saq.job.status": "failed", "error.type": "ValueError"}): 1,
+    }
+    wait = by_attributes(found["saq.job.queue.wait"])
+    assert {k: p.count for k, p in wait.items()} == {base(queue, "process"): 2}
+
+
+async def test_a_worker_without_an_sdk_passes_the_producers_context_on(
+    queue: RedisQueue, no_sdk: None, tracer_provider: TracerProvider
+) -> None:
+    producer = SAQInstrumentor()
+    producer.instrument(tracer_provider=tracer_provider)
+    token = context.attach(baggage.set_baggage("tenant", "acme"))
+    try:
+        job = await queue.enqueue("read_baggage")
+    finally:
+        context.detach(token)
+        producer.uninstrument()
+    assert job is not None and "baggage" in job.meta[META_KEY]
+
+    worker_side = SAQInstrumentor()
+    worker_side.instrument()  # API only on the worker's side
+    try:
+        async with running_worker(queue, FUNCTIONS):
+            await job.refresh(until_complete=10)
+    finally:
+        worker_side.uninstrument()
+    assert job.result == "acme"
+
+
+async def test_spans_start_as_soon_as_a_provider_is_set(
+    queue: RedisQueue,
+    no_sdk: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tracer_provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    instrumentor = SAQInstrumentor()
+    instrumentor.instrument()  # before the app configured tracing, as often happens
+    try:
+        earlier = await queue.enqueue("add", a=1, b=1)
+        assert earlier is not None and META_KEY not in (earlier.meta or {})
+        assert exporter.get_finished_spans() == ()
+
+        monkeypatch.setattr(trace, "_TRACER_PROVIDER", tracer_provider)  # set_tracer_provider
+        job = await queue.enqueue("add", a=2, b=2)
+        assert job is not None and "traceparent" in job.meta[META_KEY]
+        async with running_worker(queue, FUNCTIONS):
+            processes = await wait_for_spans(exporter, f"process {queue.name}", 2)
+    finally:
+        instrumentor.uninstrument()
+    (send,) = [s for s in exporter.get_finished_spans() if s.name == f"send {queue.name}"]
+    parents = {
+        (p.attributes or {})["saq.job.key"]: p.parent.span_id if p.parent else None
+        for p in processes
+    }
+    # The job enqueued before the provider was set carries no context: a root attempt.
+    assert parents == {job.key: send.context.span_id, earlier.key: None}
+
+
+def test_a_provider_given_to_instrument_is_trusted_and_a_no_op_one_is_not(
+    no_sdk: None, tracer_provider: TracerProvider
+) -> None:
+    assert SpansRecordable(tracer_provider).check()
+    assert not SpansRecordable(trace.NoOpTracerProvider()).check()
+    global_ = SpansRecordable(None)
+    assert not global_.check()
