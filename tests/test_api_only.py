@@ -86,6 +86,27 @@ async def test_jobs_run_and_are_measured_without_an_sdk(
     assert {k: p.count for k, p in wait.items()} == {base(queue, "process"): 2}
 
 
+async def test_duplicates_and_failed_enqueues_are_measured_without_an_sdk(
+    queue: RedisQueue, reader: InMemoryMetricReader, api_only: SAQInstrumentor
+) -> None:
+    assert await queue.enqueue("add", key="once", a=1, b=1) is not None
+    assert await queue.enqueue("add", key="once", a=1, b=1) is None  # SAQ sends nothing
+
+    async def refuse(job: t.Any) -> None:
+        raise RuntimeError("full")
+
+    queue.register_before_enqueue(refuse)
+    with pytest.raises(RuntimeError, match="full"):
+        await queue.enqueue("add", a=1, b=1)
+
+    found = points(reader)
+    failed = base(queue, "send", **{"error.type": "RuntimeError"})
+    sent = by_attributes(found["messaging.client.sent.messages"])
+    assert {k: p.value for k, p in sent.items()} == {base(queue, "send"): 1, failed: 1}
+    durations = by_attributes(found["messaging.client.operation.duration"])
+    assert {k: p.count for k, p in durations.items()} == {base(queue, "send"): 2, failed: 1}
+
+
 async def test_a_worker_without_an_sdk_passes_the_producers_context_on(
     queue: RedisQueue, no_sdk: None, tracer_provider: TracerProvider
 ) -> None:

@@ -96,6 +96,12 @@ class Producer:
         async def traced_enqueue(queue: Queue, *args: t.Any, **kwargs: t.Any) -> Job | None:
             if not is_instrumentation_enabled():
                 return await enqueue(queue, *args, **kwargs)
+            if (
+                _fresh_job(args, kwargs)
+                and not self._recordable.check()
+                and _capture.listener() is None  # the panel lists jobs even with no spans
+            ):
+                return await self._measured(enqueue, queue, args, kwargs)
             try:
                 send = _Send(_capture.listener())
                 if send.listener is not None or self._record_caller:
@@ -163,6 +169,29 @@ class Producer:
 
         return traced_schedule
 
+    async def _measured(
+        self, enqueue: Enqueue, queue: Queue, args: tuple[t.Any, ...], kwargs: dict[str, t.Any]
+    ) -> Job | None:
+        """No span can record (no SDK): measure the enqueue, build no span, carry nothing."""
+        started_ns = time_ns()
+        try:
+            job = await enqueue(queue, *args, **kwargs)
+        except BaseException as exc:
+            self._record(queue, started_ns, exc, sent=False)
+            raise
+        if job is None and _CRON_TICK.get():
+            return None  # a no-op cron tick, as in traced_enqueue
+        self._record(queue, started_ns, None, sent=job is not None)
+        return job
+
+    def _record(self, queue: Queue, started_ns: int, exc: BaseException | None, sent: bool) -> None:
+        try:
+            seconds = (time_ns() - started_ns) / 1e9
+            error = error_type(exc) if exc is not None else None
+            self._instruments.record_send(queue.name, seconds, error, sent=sent)
+        except Exception:
+            logger.warning("could not record the enqueue's metrics", exc_info=True)
+
     def _start(self, queue: Queue, send: _Send) -> Span:
         name = queue.name
         base = operation_attributes(SEND, name)
@@ -216,6 +245,12 @@ class Producer:
             self._instruments.record_send(queue.name, seconds, error, sent=False)
         except Exception:
             logger.warning("could not record the enqueue error on its span", exc_info=True)
+
+
+def _fresh_job(args: tuple[t.Any, ...], kwargs: dict[str, t.Any]) -> bool:
+    """Whether SAQ builds a new job with no meta of the caller's: one that cannot carry a
+    stale context from an earlier enqueue, so the no-SDK path need not look at it."""
+    return bool(args) and isinstance(args[0], str) and "meta" not in kwargs
 
 
 def _tell(send: _Send, queue: Queue, duplicate: bool) -> None:
