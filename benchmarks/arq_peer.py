@@ -20,16 +20,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arq import create_pool
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker, func
-from common import Comparison, DropExporter, Run, interleave, median
+from common import Comparison, DropExporter, Run, added_us, interleave, median
 from opentelemetry.instrumentation.arq import ArqInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 
-async def enqueue_run(url: str, jobs: int) -> Run:
-    pool = await create_pool(RedisSettings.from_dsn(url))
+async def enqueue_run(pool: ArqRedis, jobs: int) -> Run:
     name = f"arq-{uuid.uuid4().hex[:8]}"
     latencies = []
     started = time.perf_counter()
@@ -39,12 +38,11 @@ async def enqueue_run(url: str, jobs: int) -> Run:
         latencies.append(time.perf_counter() - before)
     seconds = time.perf_counter() - started
     await pool.flushdb()
-    await pool.aclose()
     return Run(seconds, latencies)
 
 
-async def end_to_end_run(url: str, jobs: int) -> Run:
-    pool = await create_pool(RedisSettings.from_dsn(url))
+async def end_to_end_run(pool: ArqRedis, jobs: int) -> Run:
+    """A burst, as overhead.py runs it: enqueue ``jobs`` jobs, then a worker runs them."""
     name = f"arq-{uuid.uuid4().hex[:8]}"
     done = asyncio.Event()
     count = 0
@@ -65,38 +63,41 @@ async def end_to_end_run(url: str, jobs: int) -> Run:
         handle_signals=False,
         keep_result=0,
     )
-    task = asyncio.create_task(worker.async_run())
-    await asyncio.sleep(0.05)
     started = time.perf_counter()
     for n in range(jobs):
         await pool.enqueue_job("noop", n=n, _queue_name=name)
+    task = asyncio.create_task(worker.async_run())
     await asyncio.wait_for(done.wait(), 120)
     seconds = time.perf_counter() - started
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    with contextlib.suppress(asyncio.CancelledError):
-        await worker.close()
+    # Not worker.close(): it would close the pool the next runs share.
+    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
     await pool.flushdb()
-    await pool.aclose()
     return Run(seconds, [])
 
 
 async def compare(
     url: str, runner: t.Any, jobs: int, rounds: int, provider: TracerProvider
 ) -> Comparison:
+    """One pool for every run of the comparison, as overhead.py keeps one queue."""
     instrumentor = ArqInstrumentor()
-    await runner(url, jobs // 4)
-    return await interleave(
-        lambda: runner(url, jobs),
-        rounds,
-        lambda: instrumentor.instrument(tracer_provider=provider),
-        instrumentor.uninstrument,
-    )
+    pool = await create_pool(RedisSettings.from_dsn(url))
+    try:
+        await runner(pool, jobs // 4)
+        return await interleave(
+            lambda: runner(pool, jobs),
+            rounds,
+            lambda: instrumentor.instrument(tracer_provider=provider),
+            instrumentor.uninstrument,
+        )
+    finally:
+        await pool.aclose()
 
 
 async def main(url: str, quick: bool) -> None:
-    jobs, e2e_jobs, rounds = (400, 200, 5) if quick else (1500, 600, 11)
+    jobs, e2e_jobs, rounds = (400, 200, 7) if quick else (1000, 400, 21)
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(DropExporter()))
     enqueue = await compare(url, enqueue_run, jobs, rounds, provider)
@@ -110,6 +111,8 @@ async def main(url: str, quick: bool) -> None:
                 "e2e_ratio": median(e2e.ratios),
                 "bare_median_us": median(bare) * 1e6,
                 "inst_median_us": median(instrumented) * 1e6,
+                "added_enqueue_us": added_us(enqueue, jobs),
+                "added_e2e_us": added_us(e2e, e2e_jobs),
             }
         )
     )

@@ -30,6 +30,7 @@ from common import (
     Comparison,
     DropExporter,
     Run,
+    added_us,
     interleave,
     machine,
     median,
@@ -97,9 +98,7 @@ async def noop(ctx: dict[str, t.Any], *, n: int) -> int:
     return n
 
 
-async def enqueue_run(url: str, jobs: int) -> Run:
-    queue = RedisQueue.from_url(url, name=f"bench-{uuid.uuid4().hex[:8]}")
-    await queue.connect()
+async def enqueue_run(queue: RedisQueue, jobs: int) -> Run:
     latencies = []
     started = time.perf_counter()
     for n in range(jobs):
@@ -108,14 +107,16 @@ async def enqueue_run(url: str, jobs: int) -> Run:
         latencies.append(time.perf_counter() - before)
     seconds = time.perf_counter() - started
     await queue.redis.flushdb()
-    await queue.disconnect()
     return Run(seconds, latencies)
 
 
-async def end_to_end_run(url: str, jobs: int) -> Run:
-    """Enqueue ``jobs`` jobs while a worker (concurrency 10) processes them: until the last."""
-    queue = RedisQueue.from_url(url, name=f"bench-{uuid.uuid4().hex[:8]}")
-    await queue.connect()
+async def end_to_end_run(queue: RedisQueue, jobs: int) -> Run:
+    """A burst: enqueue ``jobs`` jobs, then a worker (concurrency 10) runs them all.
+
+    Timed from the first enqueue to the last job's end. The worker starts after the
+    burst is queued: enqueues racing a worker in one event loop made runs of the same
+    code differ by 20%, which drowned what this measures.
+    """
     done = asyncio.Event()
     count = 0
 
@@ -130,38 +131,47 @@ async def end_to_end_run(url: str, jobs: int) -> Run:
     await queue.redis.set(f"saq:{queue.name}:sweep", 1, ex=60)  # SAQ's startup sweep race
     worker = Worker(queue, functions=[counted], concurrency=10)
     worker.SIGNALS = []
-    task = asyncio.create_task(worker.start())
-    await asyncio.sleep(0.05)
     started = time.perf_counter()
     for n in range(jobs):
         await queue.enqueue("noop", n=n)
+    task = asyncio.create_task(worker.start())
     await asyncio.wait_for(done.wait(), 120)
     seconds = time.perf_counter() - started
     await worker.stop()
     task.cancel()
     await queue.redis.flushdb()
-    await queue.disconnect()
     return Run(seconds, [])
 
 
 async def compare(
     url: str,
-    runner: t.Callable[[str, int], t.Awaitable[Run]],
+    runner: t.Callable[[RedisQueue, int], t.Awaitable[Run]],
     jobs: int,
     rounds: int,
     setup: Setup | None,
 ) -> Comparison:
-    """Interleaved rounds (setup=None: bare against bare after uninstrument())."""
-    await runner(url, jobs // 4)  # warm up connections and caches
-    if setup is None:
-        instrumentor = SAQInstrumentor()
+    """Interleaved rounds (setup=None: bare against bare after uninstrument()).
 
-        def on() -> None:  # instrument and uninstrument at once: must leave nothing behind
-            instrumentor.instrument()
-            instrumentor.uninstrument()
+    One queue (one connection pool) serves every run of the comparison: opening a dozen
+    connections per run made the end-to-end figures bimodal.
+    """
+    queue = RedisQueue.from_url(url, name=f"bench-{uuid.uuid4().hex[:8]}")
+    await queue.connect()
+    try:
+        await runner(queue, jobs // 4)  # warm up connections and caches
+        if setup is None:
+            instrumentor = SAQInstrumentor()
 
-        return await interleave(lambda: runner(url, jobs), rounds, on, lambda: None)
-    return await interleave(lambda: runner(url, jobs), rounds, setup.instrument, setup.uninstrument)
+            def on() -> None:  # instrument and uninstrument at once: must leave nothing
+                instrumentor.instrument()
+                instrumentor.uninstrument()
+
+            return await interleave(lambda: runner(queue, jobs), rounds, on, lambda: None)
+        return await interleave(
+            lambda: runner(queue, jobs), rounds, setup.instrument, setup.uninstrument
+        )
+    finally:
+        await queue.disconnect()
 
 
 def span_costs(spans: int) -> dict[str, float]:
@@ -232,7 +242,7 @@ def version(name: str) -> str:
 
 
 async def main(quick: bool) -> None:
-    jobs, e2e_jobs, rounds = (400, 200, 5) if quick else (1500, 600, 11)
+    jobs, e2e_jobs, rounds = (400, 200, 7) if quick else (1000, 400, 21)
     print(f"machine: {machine()}")
     print(
         f"saq {version('saq')}, opentelemetry-sdk {version('opentelemetry-sdk')}, "
@@ -257,6 +267,8 @@ async def main(quick: bool) -> None:
                 "inst_per_s": jobs / median([r.seconds for r in enqueue.instrumented]),
                 "bare_e2e_ms": median([r.seconds for r in e2e.bare]) / e2e_jobs * 1e3,
                 "inst_e2e_ms": median([r.seconds for r in e2e.instrumented]) / e2e_jobs * 1e3,
+                "added_enqueue_us": added_us(enqueue, jobs),
+                "added_e2e_us": added_us(e2e, e2e_jobs),
             }
         after_enqueue = await compare(url, enqueue_run, jobs, rounds, None)
         after_e2e = await compare(url, end_to_end_run, e2e_jobs, rounds, None)
@@ -264,24 +276,29 @@ async def main(quick: bool) -> None:
     costs = span_costs(20_000 if quick else 100_000)
 
     print("| set-up | enqueue median µs (bare → instr.) | p99 µs | enqueues/s | "
-          "enqueue ratio | end-to-end ms/job | end-to-end ratio |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+          "enqueue ratio | added per enqueue | end-to-end ms/job | end-to-end ratio | "
+          "added per job |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
         print(
             f"| {name} | {r['bare_median_us']:.0f} → {r['inst_median_us']:.0f} | "
             f"{r['bare_p99_us']:.0f} → {r['inst_p99_us']:.0f} | "
             f"{r['bare_per_s']:.0f} → {r['inst_per_s']:.0f} | x{r['enqueue_ratio']:.3f} | "
-            f"{r['bare_e2e_ms']:.3f} → {r['inst_e2e_ms']:.3f} | x{r['e2e_ratio']:.3f} |"
+            f"{r['added_enqueue_us']:+.0f} µs | "
+            f"{r['bare_e2e_ms']:.3f} → {r['inst_e2e_ms']:.3f} | x{r['e2e_ratio']:.3f} | "
+            f"{r['added_e2e_us']:+.0f} µs |"
         )
     print(
-        f"| after uninstrument() | | | | x{median(after_enqueue.ratios):.3f} | | "
-        f"x{median(after_e2e.ratios):.3f} |"
+        f"| after uninstrument() | | | | x{median(after_enqueue.ratios):.3f} | "
+        f"{added_us(after_enqueue, jobs):+.0f} µs | | x{median(after_e2e.ratios):.3f} | "
+        f"{added_us(after_e2e, e2e_jobs):+.0f} µs |"
     )
     if peer:
         print(
             f"| peer: arq + opentelemetry-instrumentation-arq (SDK, same set-up) | "
             f"{peer['bare_median_us']:.0f} → {peer['inst_median_us']:.0f} | | | "
-            f"x{peer['enqueue_ratio']:.3f} | | x{peer['e2e_ratio']:.3f} |"
+            f"x{peer['enqueue_ratio']:.3f} | {peer['added_enqueue_us']:+.0f} µs | | "
+            f"x{peer['e2e_ratio']:.3f} | {peer['added_e2e_us']:+.0f} µs |"
         )
     print(
         f"\nSDK floor, start + end of one span: {costs['sdk_span_floor_ns'] / 1000:.2f} µs; "
@@ -315,6 +332,14 @@ async def main(quick: bool) -> None:
         checks += [
             ("SDK enqueue ratio below the peer's", sdk["enqueue_ratio"] < peer["enqueue_ratio"]),
             ("SDK end-to-end ratio below the peer's", sdk["e2e_ratio"] < peer["e2e_ratio"]),
+            (
+                "SDK adds fewer µs per enqueue than the peer",
+                sdk["added_enqueue_us"] < peer["added_enqueue_us"],
+            ),
+            (
+                "SDK adds fewer µs per job end to end than the peer",
+                sdk["added_e2e_us"] < peer["added_e2e_us"],
+            ),
         ]
     for label, met in checks:
         print(f"  [{'met' if met else 'NOT met'}] {label}")
