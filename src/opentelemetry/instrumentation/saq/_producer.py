@@ -97,8 +97,8 @@ class Producer:
             if not is_instrumentation_enabled():
                 return await enqueue(queue, *args, **kwargs)
             if (
-                _fresh_job(args, kwargs)
-                and not self._recordable.check()
+                not self._recordable.check()
+                and _fresh_job(args, kwargs)
                 and _capture.listener() is None  # the panel lists jobs even with no spans
             ):
                 return await self._measured(enqueue, queue, args, kwargs)
