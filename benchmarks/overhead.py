@@ -1,6 +1,6 @@
 """What does the instrumentation cost? Bare SAQ against instrumented SAQ, in one run.
 
-    python benchmarks/overhead.py            # about 4 minutes on 2 cores
+    python benchmarks/overhead.py            # about 3 minutes on 2 cores
     python benchmarks/overhead.py --quick    # about 1 minute
 
 Rounds interleave bare and instrumented runs in one process and report the median of
