@@ -87,7 +87,7 @@ class Floor:
                     "saq.job.retries": job.retries,
                     "saq.job.timeout": job.timeout,
                     "saq.job.attempt": job.attempts,
-                    "saq.worker.id": worker.id,
+                    "saq.worker.id": str(worker.id),
                     "saq.job.queue_wait_ms": max(0, job.started - job.queued),
                 },
             )
