@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 
 import pytest
 import saq.queue.base
+import saq.queue.http
 import saq.worker
 from opentelemetry import propagate
 from opentelemetry.context import Context
@@ -28,6 +29,7 @@ PATCHED = [
     (saq.worker.Worker, "schedule"),
     (saq.worker.Worker, "_before_process"),
     (saq.worker.Worker, "_after_process"),
+    (saq.queue.http.HttpProxy, "process"),
 ]
 
 

@@ -114,6 +114,12 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patch(Worker, "_before_process", consumer.wrap_before_process),
             patch(Worker, "_after_process", consumer.wrap_after_process),
         ]
+        try:
+            from saq.queue.http import HttpProxy
+        except Exception:  # saq[http] (aiohttp) is not installed: nothing to proxy
+            pass
+        else:
+            self._patches.append(patch(HttpProxy, "process", producer.wrap_proxy_process))
 
     def _uninstrument(self, **kwargs: t.Any) -> None:
         restore(getattr(self, "_patches", ()))

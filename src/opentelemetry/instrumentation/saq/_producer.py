@@ -58,19 +58,23 @@ logger = logging.getLogger(__name__)
 class _Send:
     """One enqueue in flight."""
 
-    __slots__ = ("caller", "job", "listener", "span", "started_ns", "token")
+    __slots__ = ("caller", "carried", "job", "listener", "span", "started_ns", "token")
 
     def __init__(self, listener: _capture.Listener | None) -> None:
         self.started_ns = time_ns()
         self.listener = listener
         self.caller: _capture.CallerLocation | None = None
         self.job: Job | None = None
+        # The context the job arrived with, when the send span continues it (see _start).
+        self.carried: Context | None = None
         self.span: Span | None = None
         self.token: Token[Context] | None = None
 
 
 # The enqueue running in this task, for the before-enqueue hook.
 _SENDING: ContextVar[_Send | None] = ContextVar("saq_sending", default=None)
+# Set while SAQ's HttpProxy handles a request from an HttpQueue client.
+_PROXYING: ContextVar[bool] = ContextVar("saq_proxying", default=False)
 # Set while a worker schedules its cron jobs (see Producer.wrap_schedule).
 _CRON_TICK: ContextVar[bool] = ContextVar("saq_cron_tick", default=False)
 
@@ -152,7 +156,8 @@ class Producer:
                     and not _propagation.carries_context(job)
                 ):
                     return  # no SDK, no parent, nothing stale: nothing to carry or clear
-                send.token = context.attach(trace.set_span_in_context(span))
+                # On top of a carried context, so its baggage travels on with the job.
+                send.token = context.attach(trace.set_span_in_context(span, send.carried))
                 _propagation.inject(job)
             except Exception:
                 logger.warning("could not write the trace context into the job", exc_info=True)
@@ -192,6 +197,18 @@ class Producer:
         except Exception:
             logger.warning("could not record the enqueue's metrics", exc_info=True)
 
+    def wrap_proxy_process(
+        self, process: Callable[..., Awaitable[t.Any]]
+    ) -> Callable[..., Awaitable[t.Any]]:
+        async def traced_process(proxy: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            token = _PROXYING.set(True)
+            try:
+                return await process(proxy, *args, **kwargs)
+            finally:
+                _PROXYING.reset(token)
+
+        return traced_process
+
     def _start(self, queue: Queue, send: _Send) -> Span:
         name = queue.name
         base = operation_attributes(SEND, name)
@@ -205,11 +222,18 @@ class Producer:
         if self._arguments is not None and job is not None:
             attributes[SAQ_JOB_KWARGS] = self._arguments.render(job.kwargs)
         parent = None
-        # A listener (the toolbar panel) groups a request's jobs in one trace even when no
-        # tracing middleware made a server span current.
         listener = send.listener
-        if listener is not None and not trace.get_current_span().get_span_context().is_valid:
-            parent = listener.parent()
+        carried = job is not None and _PROXYING.get() and _propagation.carries_context(job)
+        if (listener is not None or carried) and not _current_span_is_valid():
+            if listener is not None:
+                # The toolbar panel groups a request's jobs in one trace even when no
+                # tracing middleware made a server span current.
+                parent = listener.parent()
+            elif job is not None:
+                # SAQ's HttpProxy enqueues the jobs its HttpQueue clients send, carrying
+                # the context of the client's send span: continue that trace, or each
+                # proxied job would start a trace of its own on the proxy.
+                parent = send.carried = _propagation.extract(job)
         span = self._tracer.start_span(
             span_name(SEND, name),
             context=parent,
@@ -245,6 +269,10 @@ class Producer:
             self._instruments.record_send(queue.name, seconds, error, sent=False)
         except Exception:
             logger.warning("could not record the enqueue error on its span", exc_info=True)
+
+
+def _current_span_is_valid() -> bool:
+    return trace.get_current_span().get_span_context().is_valid
 
 
 def _fresh_job(args: tuple[t.Any, ...], kwargs: dict[str, t.Any]) -> bool:
