@@ -121,11 +121,7 @@ class Consumer:
 
     def _end_attempt(self, attempt: _Attempt, ctx: t.Any) -> None:
         try:
-            job, exc = ctx["job"], ctx.get("exception")
-            if attempt.span is None:
-                status, error = _outcome(job, exc)
-            else:
-                status, error = _end_attempt(attempt.span, job, exc)
+            status, error = _end_attempt(attempt.span, ctx["job"], ctx.get("exception"))
             seconds = max(0, time_ns() - attempt.started_ns) / 1e9
             self._instruments.record_outcome(attempt.queue_name, seconds, status, error)
         except Exception:
@@ -238,15 +234,11 @@ def _judge(job: Job, exc: BaseException | None) -> _Outcome:
     return _Outcome(word, None, None, False)
 
 
-def _outcome(job: Job, exc: BaseException | None) -> tuple[str, str | None]:
-    """The status word and error type, for metrics when there is no span."""
+def _end_attempt(span: Span | None, job: Job, exc: BaseException | None) -> tuple[str, str | None]:
+    """End the attempt's span (if any) by its outcome; return the status word and error type."""
     outcome = _judge(job, exc)
-    return outcome.status, outcome.error
-
-
-def _end_attempt(span: Span, job: Job, exc: BaseException | None) -> tuple[str, str | None]:
-    """End the attempt's span by its outcome; return the status word and error type."""
-    outcome = _judge(job, exc)
+    if span is None:
+        return outcome.status, outcome.error
     span.set_attribute(SAQ_JOB_STATUS, outcome.status)
     if outcome.error is not None:
         if outcome.exception is not None:

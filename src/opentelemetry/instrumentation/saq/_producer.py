@@ -182,17 +182,17 @@ class Producer:
         try:
             job = await enqueue(queue, *args, **kwargs)
         except BaseException as exc:
-            self._record(queue, started_ns, exc, sent=False)
+            self._record(queue, started_ns, error_type(exc), sent=False)
             raise
         if job is None and _CRON_TICK.get():
             return None  # a no-op cron tick, as in traced_enqueue
         self._record(queue, started_ns, None, sent=job is not None)
         return job
 
-    def _record(self, queue: Queue, started_ns: int, exc: BaseException | None, sent: bool) -> None:
+    def _record(self, queue: Queue, started_ns: int, error: str | None, sent: bool) -> None:
+        """The enqueue's metrics: every path through an enqueue ends here."""
         try:
             seconds = (time_ns() - started_ns) / 1e9
-            error = error_type(exc) if exc is not None else None
             self._instruments.record_send(queue.name, seconds, error, sent=sent)
         except Exception:
             logger.warning("could not record the enqueue's metrics", exc_info=True)
@@ -250,8 +250,7 @@ class Producer:
             if duplicate:
                 span.set_attribute(SAQ_JOB_DUPLICATE, True)
             span.end()  # a span processor's on_end may raise: never into the caller
-            seconds = (time_ns() - send.started_ns) / 1e9
-            self._instruments.record_send(queue.name, seconds, None, sent=not duplicate)
+            self._record(queue, send.started_ns, None, sent=not duplicate)
             if send.listener is not None and send.job is not None:
                 _tell(send, queue, duplicate)
         except Exception:
@@ -265,8 +264,7 @@ class Producer:
             span.set_attribute(ERROR_TYPE, error)
             span.set_status(Status(StatusCode.ERROR, error_description(exc)))
             span.end()
-            seconds = (time_ns() - send.started_ns) / 1e9
-            self._instruments.record_send(queue.name, seconds, error, sent=False)
+            self._record(queue, send.started_ns, error, sent=False)
         except Exception:
             logger.warning("could not record the enqueue error on its span", exc_info=True)
 
