@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -22,6 +23,7 @@ import time
 import types
 import typing as t
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -99,6 +101,17 @@ async def noop(ctx: dict[str, t.Any], *, n: int) -> int:
     return n
 
 
+@contextlib.asynccontextmanager
+async def connected_queue(url: str) -> AsyncIterator[RedisQueue]:
+    """A queue of its own name, connected for the whole of one measurement."""
+    queue = RedisQueue.from_url(url, name=f"bench-{uuid.uuid4().hex[:8]}")
+    await queue.connect()
+    try:
+        yield queue
+    finally:
+        await queue.disconnect()
+
+
 async def enqueue_run(queue: RedisQueue, jobs: int) -> Run:
     latencies = []
     started = time.perf_counter()
@@ -156,9 +169,7 @@ async def compare(
     One queue (one connection pool) serves every run of the comparison: opening a dozen
     connections per run made the end-to-end figures bimodal.
     """
-    queue = RedisQueue.from_url(url, name=f"bench-{uuid.uuid4().hex[:8]}")
-    await queue.connect()
-    try:
+    async with connected_queue(url) as queue:
         await runner(queue, jobs // 4)  # warm up connections and caches
         if setup is None:
             instrumentor = SAQInstrumentor()
@@ -171,8 +182,6 @@ async def compare(
         return await interleave(
             lambda: runner(queue, jobs), rounds, setup.instrument, setup.uninstrument
         )
-    finally:
-        await queue.disconnect()
 
 
 async def bytecodes_per_job(
@@ -188,8 +197,6 @@ async def bytecodes_per_job(
     bytecodes. It does not weigh bytecodes by cost, nor see C code or the exporter's
     thread; end to end, it includes the worker's start, the same with and without us.
     """
-    queue = RedisQueue.from_url(url, name=f"bench-{uuid.uuid4().hex[:8]}")
-    await queue.connect()
     executed = 0
 
     def count(frame: types.FrameType, event: str, arg: t.Any) -> t.Any:
@@ -202,16 +209,16 @@ async def bytecodes_per_job(
     if setup is not None:
         setup.instrument()
     try:
-        await runner(queue, 50)  # warm up: connections, names built once per queue
-        sys.settrace(count)
-        try:
-            await runner(queue, jobs)
-        finally:
-            sys.settrace(None)
+        async with connected_queue(url) as queue:
+            await runner(queue, 50)  # warm up: connections, names built once per queue
+            sys.settrace(count)
+            try:
+                await runner(queue, jobs)
+            finally:
+                sys.settrace(None)
     finally:
         if setup is not None:
             setup.uninstrument()
-        await queue.disconnect()
     return executed / jobs
 
 
