@@ -16,6 +16,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from saq import Job
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import META_KEY, SAQInstrumentor
@@ -105,6 +106,30 @@ async def test_duplicates_and_failed_enqueues_are_measured_without_an_sdk(
     assert {k: p.value for k, p in sent.items()} == {base(queue, "send"): 1, failed: 1}
     durations = by_attributes(found["messaging.client.operation.duration"])
     assert {k: p.count for k, p in durations.items()} == {base(queue, "send"): 2, failed: 1}
+
+
+async def test_a_producer_without_an_sdk_passes_an_incoming_context_on(
+    queue: RedisQueue, api_only: SAQInstrumentor
+) -> None:
+    # What a request carries in when the app itself has no SDK: the API propagates the
+    # caller's trace through untouched, and so do we, into the job.
+    incoming = trace.SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+        span_id=0xB7AD6B7169203331,
+        is_remote=True,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+    )
+    token = context.attach(trace.set_span_in_context(trace.NonRecordingSpan(incoming)))
+    try:
+        fresh = await queue.enqueue("add", a=1, b=2)
+        from_object = await queue.enqueue(Job("add", kwargs={"a": 1, "b": 2}))
+    finally:
+        context.detach(token)
+    for job in (fresh, from_object):
+        assert job is not None
+        assert job.meta[META_KEY]["traceparent"] == (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        )
 
 
 async def test_a_worker_without_an_sdk_passes_the_producers_context_on(

@@ -104,6 +104,7 @@ class Producer:
                 not self._recordable.check()
                 and _fresh_job(args, kwargs)
                 and _capture.listener() is None  # the panel lists jobs even with no spans
+                and not _current_span_is_valid()  # an incoming context the API passes on
             ):
                 return await self._measured(enqueue, queue, args, kwargs)
             try:
@@ -142,13 +143,6 @@ class Producer:
                 return  # not ours, or already seen (the hook runs once per enqueue)
             try:
                 send.job = job
-                if (
-                    send.listener is None
-                    and not self._recordable.check()
-                    and not _propagation.carries_context(job)
-                ):
-                    send.span = trace.INVALID_SPAN  # no SDK: no span to build, nothing to carry
-                    return
                 span = self._start(queue, send)
                 if (
                     not span.is_recording()
