@@ -1,7 +1,7 @@
 """With the OpenTelemetry API alone (no SDK yet): jobs, metrics and context still work.
 
 The instrumentation skips span work while no tracer provider is configured (see
-_tracing.py); these tests prove that the shortcut loses nothing and ends as soon as a
+_configured.py); these tests prove that the shortcut loses nothing and ends as soon as a
 provider is set.
 """
 
@@ -20,7 +20,7 @@ from saq import Job
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import META_KEY, SAQInstrumentor
-from opentelemetry.instrumentation.saq._tracing import SpansRecordable
+from opentelemetry.instrumentation.saq import _configured
 from tests.test_metrics import base, by_attributes, points
 from tests.workers import running_worker, wait_for_spans
 
@@ -188,7 +188,7 @@ async def test_spans_start_as_soon_as_a_provider_is_set(
 def test_a_provider_given_to_instrument_is_trusted_and_a_no_op_one_is_not(
     no_sdk: None, tracer_provider: TracerProvider
 ) -> None:
-    assert SpansRecordable(tracer_provider).check()
-    assert not SpansRecordable(trace.NoOpTracerProvider()).check()
-    global_ = SpansRecordable(None)
+    assert _configured.spans(tracer_provider).check()
+    assert not _configured.spans(trace.NoOpTracerProvider()).check()
+    global_ = _configured.spans(None)
     assert not global_.check()

@@ -130,6 +130,9 @@ async def test_request_send_and_process_form_one_trace(
         "saq.job.attempt": 1,
         "saq.job.status": "complete",
         "saq.worker.id": "worker-1",
+        "messaging.client.id": "worker-1",
+        "server.address": "127.0.0.1",
+        "server.port": queue.redis.connection_pool.connection_kwargs["port"],
     }
 
 
@@ -191,7 +194,8 @@ async def test_a_final_failure_is_an_error_with_no_retry(
 
     attributes = attempt.attributes or {}
     assert attempt.status.status_code is StatusCode.ERROR
-    assert attempt.status.description == "ValueError: the mail server said no"
+    # The description is the message; the type is error.type's, not repeated.
+    assert attempt.status.description == "the mail server said no"
     assert attributes["error.type"] == "ValueError"
     assert attributes["saq.job.status"] == "failed"
     assert "saq.job.will_retry" not in attributes

@@ -79,4 +79,6 @@ async def test_a_job_sent_through_the_proxy_joins_the_clients_trace(
     (on_proxy,) = [s for s in sends if s.parent and s.parent.span_id in by_id]
     assert by_id[on_proxy.parent.span_id] is on_client  # type: ignore[union-attr]
     assert {s.context.trace_id for s in (*sends, process)} == {trace_id}
-    assert process.parent is not None and process.parent.span_id == on_proxy.context.span_id
+    # An intermediary does not change the job's creation context: the attempt stays the
+    # child of the client's send span.
+    assert process.parent is not None and process.parent.span_id == on_client.context.span_id

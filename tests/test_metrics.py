@@ -74,11 +74,16 @@ def by_attributes(found: list[Point]) -> dict[frozenset[tuple[str, t.Any]], Poin
 
 
 def base(queue: RedisQueue, operation: str, **extra: t.Any) -> frozenset[tuple[str, t.Any]]:
+    """The attribute set the conventions ask of every point: the broker's address and
+    port are Conditionally Required, and so is the operation type on the duration."""
     return frozenset(
         {
             "messaging.system": "saq",
             "messaging.operation.name": operation,
+            "messaging.operation.type": operation,
             "messaging.destination.name": queue.name,
+            "server.address": "127.0.0.1",
+            "server.port": queue.redis.connection_pool.connection_kwargs["port"],
             **extra,
         }.items()
     )

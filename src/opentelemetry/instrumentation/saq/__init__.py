@@ -23,6 +23,12 @@ Options of ``instrument()``:
   arguments as JSON with secret-looking keys redacted and long values cut. Off by
   default: arguments can hold secrets. ``argument_policy=ArgumentPolicy(...)`` sets the
   words that mark a key as secret and the length limits (and implies recording).
+- ``send_hook(span, job)``: called for every recording send span once the job exists,
+  before its context is written into the job; add your own attributes here.
+- ``process_hook(span, job)``: called for every recording process span when the
+  attempt starts, before the user's ``before_process`` hooks.
+  Hooks may be plain functions or coroutine functions; one that raises is logged and
+  never breaks an enqueue or a job.
 """
 
 from __future__ import annotations
@@ -34,12 +40,14 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
+from opentelemetry.instrumentation.saq import _configured
+from opentelemetry.instrumentation.saq._attributes import SCHEMA_URL
 from opentelemetry.instrumentation.saq._consumer import Consumer
+from opentelemetry.instrumentation.saq._hooks import SpanHook
 from opentelemetry.instrumentation.saq._metrics import Instruments
 from opentelemetry.instrumentation.saq._patching import patch, restore
 from opentelemetry.instrumentation.saq._producer import Producer
 from opentelemetry.instrumentation.saq._propagation import META_KEY
-from opentelemetry.instrumentation.saq._tracing import SpansRecordable
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.package import _instruments
 from opentelemetry.instrumentation.saq.version import __version__
@@ -47,9 +55,22 @@ from opentelemetry.instrumentation.saq.version import __version__
 if t.TYPE_CHECKING:
     from collections.abc import Collection
 
-__all__ = ["META_KEY", "SAQInstrumentor", "__version__"]
+    from typing_extensions import Unpack
 
-_SCHEMA_URL = "https://opentelemetry.io/schemas/1.28.0"
+__all__ = ["META_KEY", "InstrumentOptions", "SAQInstrumentor", "SpanHook", "__version__"]
+
+
+class InstrumentOptions(t.TypedDict, total=False):
+    """The keyword arguments of ``SAQInstrumentor().instrument()`` (see the module's docs)."""
+
+    tracer_provider: trace.TracerProvider
+    meter_provider: metrics.MeterProvider
+    use_links: bool
+    record_caller: bool
+    record_arguments: bool
+    argument_policy: ArgumentPolicy
+    send_hook: SpanHook
+    process_hook: SpanHook
 
 
 class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -63,6 +84,13 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
+    def instrument(self, **kwargs: Unpack[InstrumentOptions]) -> None:
+        """Instrument SAQ; see :class:`InstrumentOptions` for the keyword arguments."""
+        super().instrument(**kwargs)
+
+    def uninstrument(self, **kwargs: t.Any) -> None:
+        super().uninstrument(**kwargs)
+
     @property
     def tracer_provider(self) -> trace.TracerProvider:
         """The provider SAQ spans go to: the one given to instrument(), or the global one."""
@@ -70,46 +98,53 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return provider if provider is not None else trace.get_tracer_provider()
 
     def _instrument(self, **kwargs: t.Any) -> None:
-        self._tracer_provider = kwargs.get("tracer_provider")
+        options = t.cast(InstrumentOptions, kwargs)
+        tracer_provider = options.get("tracer_provider")
+        meter_provider = options.get("meter_provider")
+        if isinstance(tracer_provider, trace.ProxyTracerProvider):
+            tracer_provider = None  # the global provider, whenever it is set
+        self._tracer_provider = tracer_provider
         tracer = trace.get_tracer(
-            __name__,
-            __version__,
-            tracer_provider=kwargs.get("tracer_provider"),
-            schema_url=_SCHEMA_URL,
+            __name__, __version__, tracer_provider=tracer_provider, schema_url=SCHEMA_URL
         )
         meter = metrics.get_meter(
-            __name__,
-            __version__,
-            meter_provider=kwargs.get("meter_provider"),
-            schema_url=_SCHEMA_URL,
+            __name__, __version__, meter_provider=meter_provider, schema_url=SCHEMA_URL
         )
         instruments = Instruments(meter)
-        arguments = kwargs.get("argument_policy")
-        if arguments is None and kwargs.get("record_arguments"):
+        spans = _configured.spans(tracer_provider)
+        meters = _configured.meters(meter_provider)
+        arguments = options.get("argument_policy")
+        if arguments is None and options.get("record_arguments"):
             arguments = ArgumentPolicy()
-        recordable = SpansRecordable(kwargs.get("tracer_provider"))
         producer = Producer(
             tracer,
             instruments,
-            record_caller=bool(kwargs.get("record_caller", False)),
+            spans,
+            meters,
+            record_caller=bool(options.get("record_caller", False)),
             arguments=arguments,
-            recordable=recordable,
+            send_hook=options.get("send_hook"),
         )
         consumer = Consumer(
             tracer,
             instruments,
-            use_links=bool(kwargs.get("use_links", False)),
-            recordable=recordable,
+            spans,
+            meters,
+            use_links=bool(options.get("use_links", False)),
+            process_hook=options.get("process_hook"),
         )
         # Imported here: `opentelemetry-instrument` loads this module before checking that
         # SAQ is installed at all.
+        from saq.job import Job
         from saq.queue.base import Queue
         from saq.worker import Worker
 
         self._patches = [
             patch(Queue, "enqueue", producer.wrap_enqueue),
             patch(Queue, "_before_enqueue", producer.wrap_before_enqueue),
+            patch(Queue, "map", producer.wrap_map),
             patch(Queue, "retry", consumer.wrap_retry),
+            patch(Job, "next_retry_delay", consumer.wrap_retry_delay),
             patch(Worker, "schedule", producer.wrap_schedule),
             patch(Worker, "_before_process", consumer.wrap_before_process),
             patch(Worker, "_after_process", consumer.wrap_after_process),

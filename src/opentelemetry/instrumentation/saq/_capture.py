@@ -21,7 +21,16 @@ if t.TYPE_CHECKING:
     from saq.job import Job
     from saq.queue import Queue
 
-__all__ = ["CallerLocation", "EnqueuedJob", "caller_location", "listen", "listener", "stop"]
+__all__ = [
+    "CallerLocation",
+    "EnqueuedJob",
+    "caller_location",
+    "forget_caller",
+    "listen",
+    "listener",
+    "remember_caller",
+    "stop",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,8 +79,8 @@ def listener() -> Listener | None:
     return _LISTENER.get()
 
 
-# Frames from these directories are SAQ's, ours, or asyncio's; the first frame outside
-# them is the user's code that enqueued the job.
+# Frames from these directories are SAQ's, ours, asyncio's or contextlib's; the first
+# frame outside them is the user's code that enqueued the job.
 @functools.cache
 def _skipped_dirs() -> tuple[str, ...]:
     import asyncio
@@ -85,15 +94,55 @@ def _skipped_dirs() -> tuple[str, ...]:
     return tuple(dirs)
 
 
+@functools.cache
+def _event_loop_files() -> tuple[str, ...]:
+    """Where a task's outermost frame returns to: the loop, not the task's creator."""
+    import asyncio
+
+    folder = os.path.dirname(os.path.abspath(asyncio.__file__ or "")) + os.sep
+    return tuple(folder + name for name in ("events.py", "base_events.py", "runners.py"))
+
+
+# Set by Queue.map (and apply, which calls it) for the enqueues it fans out to tasks:
+# their stacks end at the event loop, and the user's frame is only known before.
+_CALLER: ContextVar[CallerLocation | None] = ContextVar("saq_enqueue_caller", default=None)
+
+
+def remember_caller(location: CallerLocation | None) -> Token[CallerLocation | None]:
+    """Use ``location`` for every enqueue in this context (and tasks it starts)."""
+    return _CALLER.set(location)
+
+
+def forget_caller(token: Token[CallerLocation | None]) -> None:
+    _CALLER.reset(token)
+
+
 def caller_location(frame: FrameType | None = None) -> CallerLocation | None:
-    """The first frame on the stack that is not SAQ's, ours or asyncio's."""
+    """Where the user's code called SAQ: the remembered place, or the first frame on the
+    stack that is not SAQ's, ours, asyncio's or contextlib's.
+
+    None when the stack reaches the event loop first (an enqueue in a task of its own):
+    the place is not known, and the loop's caller (a server's ``run``) is not it.
+    """
+    remembered = _CALLER.get()
+    if remembered is not None:
+        return remembered
     skipped = _skipped_dirs()
+    loop_files = _event_loop_files()
     current: FrameType | None = frame if frame is not None else sys._getframe(1)
     while current is not None:
         filename = current.f_code.co_filename
+        if filename.startswith(loop_files):
+            return None
         if not filename.startswith(skipped) and not filename.startswith("<"):
-            code = current.f_code
-            name = code.co_qualname if sys.version_info >= (3, 11) else code.co_name
-            return CallerLocation(filename, current.f_lineno, name)
+            return CallerLocation(filename, current.f_lineno, _qualified_name(current))
         current = current.f_back
     return None
+
+
+def _qualified_name(frame: FrameType) -> str:
+    """``module.Class.method``: code.function.name as the conventions define it."""
+    code = frame.f_code
+    name = code.co_qualname if sys.version_info >= (3, 11) else code.co_name
+    module = frame.f_globals.get("__name__")
+    return f"{module}.{name}" if isinstance(module, str) and module else name

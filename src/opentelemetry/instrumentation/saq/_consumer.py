@@ -3,15 +3,19 @@
 ``Worker.process`` dequeues (an unbounded wait that must not be in the span), marks the
 job active, then awaits ``_before_process``, runs the job function in a task created
 right after it, finishes or retries the job, and awaits ``_after_process`` in a
-``finally``. So the span starts in ``_before_process`` and is made current there: the
-job's task inherits it, and so does a sync function, which SAQ runs in a copied context.
-It ends at the top of ``_after_process``, when the outcome is known, before any user hook
-can be interrupted by a cancellation.
+``finally``. So the attempt starts at the top of ``_before_process``, before the user's
+hooks, and its context is current there: the user's hooks and the job's task inherit
+it (a sync function too: SAQ runs it in a copied context). The span ends at the top of
+``_after_process``, once SAQ has decided the outcome; the context stays current while
+the user's after-process hooks run (a job they enqueue joins the attempt's trace) and
+is detached after them, so contexts the user's hooks attach and detach nest inside ours.
+
+Spans and metrics fail independently: each is guarded on its own.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import typing as t
 from contextvars import ContextVar
@@ -21,26 +25,20 @@ from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
-from saq.job import Status as JobStatus
-from saq.utils import now
 
-from opentelemetry.instrumentation.saq import _propagation
+from opentelemetry.instrumentation.saq import _hooks, _propagation, _queues
 from opentelemetry.instrumentation.saq._attributes import (
     ERROR_TYPE,
-    PROCESS,
+    MESSAGING_CLIENT_ID,
     SAQ_JOB_ATTEMPT,
     SAQ_JOB_QUEUE_WAIT_MS,
     SAQ_JOB_STATUS,
     SAQ_JOB_WILL_RETRY,
     SAQ_WORKER_ID,
-    error_description,
-    error_type,
     job_attributes,
-    last_line,
-    operation_attributes,
-    span_name,
 )
-from opentelemetry.instrumentation.saq._tracing import SpansRecordable
+from opentelemetry.instrumentation.saq._outcome import Outcome, judge
+from opentelemetry.instrumentation.saq._timing import attempt_start_ns, now_ms, queue_wait_ms
 
 if t.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -49,7 +47,10 @@ if t.TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
     from saq.job import Job
 
+    from opentelemetry.instrumentation.saq._configured import Configured
+    from opentelemetry.instrumentation.saq._hooks import SpanHook
     from opentelemetry.instrumentation.saq._metrics import Instruments
+    from opentelemetry.instrumentation.saq._queues import QueueFacts
 
     Hook = Callable[[t.Any, t.Any], Awaitable[None]]
 
@@ -57,17 +58,16 @@ logger = logging.getLogger(__name__)
 
 
 class _Attempt(t.NamedTuple):
-    span: Span | None  # None when no span could record (no SDK): metrics only
+    span: Span | None  # None when no span could record (no SDK) or it failed to start
     token: Token[Context]
-    queue_name: str
+    facts: QueueFacts
     started_ns: int
 
 
-# The attempt whose span this worker task made current; read back in _after_process.
+# The attempt this worker task started; read back in _after_process.
 _ATTEMPT: ContextVar[_Attempt | None] = ContextVar("saq_attempt", default=None)
-
-ABORTED = "aborted"
-CANCELLED = "cancelled"
+# The job SAQ is re-queueing in this task, while Queue.retry runs (see wrap_retry_delay).
+_RETRYING: ContextVar[t.Any] = ContextVar("saq_retrying", default=None)
 
 
 class Consumer:
@@ -77,23 +77,25 @@ class Consumer:
         self,
         tracer: Tracer,
         instruments: Instruments,
+        spans: Configured,
+        meters: Configured,
         use_links: bool = False,
-        recordable: SpansRecordable | None = None,
+        process_hook: SpanHook | None = None,
     ) -> None:
         self._tracer = tracer
         self._instruments = instruments
+        self._spans = spans
+        self._meters = meters
         self._use_links = use_links
-        self._recordable = recordable if recordable is not None else SpansRecordable(None)
+        self._process_hook = process_hook
 
     def wrap_before_process(self, before_process: Hook) -> Hook:
         async def traced_before_process(worker: t.Any, ctx: t.Any) -> None:
             if is_instrumentation_enabled():
-                try:
-                    self._start_attempt(worker, ctx["job"])
-                except Exception:
-                    logger.warning(
-                        "could not start the process span; job runs untraced", exc_info=True
-                    )
+                job = ctx["job"]
+                span = self._start(worker, job)
+                if span is not None and self._process_hook is not None:
+                    await _hooks.call(self._process_hook, "process", span, job)
             await before_process(worker, ctx)
 
         return traced_before_process
@@ -101,151 +103,170 @@ class Consumer:
     def wrap_after_process(self, after_process: Hook) -> Hook:
         async def traced_after_process(worker: t.Any, ctx: t.Any) -> None:
             attempt = _ATTEMPT.get()
-            if attempt is not None:
-                _ATTEMPT.set(None)
-                self._end_attempt(attempt, ctx)
-            await after_process(worker, ctx)
+            if attempt is None:
+                return await after_process(worker, ctx)
+            _ATTEMPT.set(None)
+            self._end(attempt, ctx)
+            try:
+                await after_process(worker, ctx)
+            finally:
+                context.detach(attempt.token)
 
         return traced_after_process
 
     def wrap_retry(self, retry: Callable[..., Awaitable[None]]) -> Callable[..., t.Any]:
         async def traced_retry(queue: t.Any, job: Job, *args: t.Any, **kwargs: t.Any) -> None:
-            if is_instrumentation_enabled():
-                try:
-                    _propagation.mark_retry(job, now())
-                except Exception:
-                    logger.warning("could not record the retry time in the job", exc_info=True)
-            await retry(queue, job, *args, **kwargs)
+            if not is_instrumentation_enabled():
+                return await retry(queue, job, *args, **kwargs)
+            # Due now, unless SAQ draws a retry delay (see wrap_retry_delay).
+            _mark_retry_due(job, now_ms())
+            token = _RETRYING.set(job)
+            try:
+                await retry(queue, job, *args, **kwargs)
+            finally:
+                _RETRYING.reset(token)
 
         return traced_retry
 
-    def _end_attempt(self, attempt: _Attempt, ctx: t.Any) -> None:
-        try:
-            status, error = _end_attempt(attempt.span, ctx["job"], ctx.get("exception"))
-            seconds = max(0, time_ns() - attempt.started_ns) / 1e9
-            self._instruments.record_outcome(attempt.queue_name, seconds, status, error)
-        except Exception:
-            logger.warning("could not record the outcome of the attempt", exc_info=True)
-            if attempt.span is not None and attempt.span.is_recording():
-                with contextlib.suppress(Exception):
-                    attempt.span.end()
-        finally:
-            context.detach(attempt.token)
+    def wrap_retry_delay(self, next_retry_delay: Callable[[Job], float]) -> Callable[..., float]:
+        def traced_next_retry_delay(job: Job) -> float:
+            # SAQ draws the delay (with random jitter under backoff) just before it writes
+            # the re-queued job: the one moment the due time can be known and travel along.
+            delay = next_retry_delay(job)
+            if _RETRYING.get() is job:
+                try:
+                    _mark_retry_due(job, now_ms() + max(0, round(float(delay) * 1000)))
+                except Exception:
+                    logger.warning("could not record when the retry is due", exc_info=True)
+            return delay
 
-    def _start_attempt(self, worker: t.Any, job: Job) -> None:
-        producer = _propagation.extract(job)
-        # A fresh Context, never the worker task's: a job's trace is its producer's, not
-        # whatever was current when the worker started.
-        parent = producer if producer is not None else Context()
-        queue_name = job.get_queue().name
-        # The attempt began when the worker stamped job.started, before marking it active.
-        now_ns = time_ns()
-        started_ns = job.started * 1_000_000
-        if not 0 < started_ns <= now_ns:
-            started_ns = now_ns
-        wait_ms = queue_wait_ms(job)
+        return traced_next_retry_delay
+
+    def _start(self, worker: t.Any, job: Job) -> Span | None:
+        """Start the attempt: its span when one could record, its context, its metrics."""
+        try:
+            facts = _queues.facts(job.get_queue())
+            now_ns = time_ns()
+            started_ns = attempt_start_ns(job, now_ns)
+            producer = _propagation.extract(job)
+            # A fresh Context, never the worker task's: a job's trace is its producer's,
+            # not whatever was current when the worker started.
+            parent = producer if producer is not None else Context()
+        except Exception:
+            logger.warning("could not start the attempt; job runs untraced", exc_info=True)
+            return None
         span = None
-        if self._recordable.check():
-            span = self._start_span(worker, job, queue_name, producer, started_ns, wait_ms)
-            # Baggage from the producer travels on even when the span only links to it.
-            token = context.attach(trace.set_span_in_context(span, parent))
-        else:
-            token = context.attach(parent)
-        _ATTEMPT.set(_Attempt(span, token, queue_name, started_ns))
-        self._instruments.record_start(queue_name, None if wait_ms is None else wait_ms / 1000)
+        wait_ms: int | None = None
+        if self._spans.check():
+            try:
+                span = self._start_span(worker, job, facts, producer, started_ns)
+                if span.is_recording():
+                    wait_ms = queue_wait_ms(job)
+                    self._describe(span, worker, job, producer, wait_ms)
+            except Exception:
+                logger.warning("could not start the process span", exc_info=True)
+                span = None
+        # Baggage from the producer travels on even when the span only links to it.
+        attempt_context = parent if span is None else trace.set_span_in_context(span, parent)
+        token = context.attach(attempt_context)
+        _ATTEMPT.set(_Attempt(span, token, facts, started_ns))
+        if self._meters.check():
+            try:
+                if wait_ms is None:
+                    wait_ms = queue_wait_ms(job)
+                self._instruments.record_start(facts, None if wait_ms is None else wait_ms / 1000)
+            except Exception:
+                logger.warning("could not record the attempt's start", exc_info=True)
+        return span if span is not None and span.is_recording() else None
 
     def _start_span(
         self,
         worker: t.Any,
         job: Job,
-        queue_name: str,
+        facts: QueueFacts,
         producer: Context | None,
         started_ns: int,
-        wait_ms: int | None,
     ) -> Span:
-        producer_span = trace.get_current_span(producer).get_span_context() if producer else None
-        links = []
-        if producer_span is not None and producer_span.is_valid:
-            links.append(Link(producer_span))
-        else:
-            logger.debug(
-                "job %s carries no usable trace context; its attempt is a root span", job.key
-            )
-        attributes = job_attributes(job, operation_attributes(PROCESS, queue_name))
-        attributes[SAQ_JOB_ATTEMPT] = job.attempts
-        worker_id = getattr(worker, "id", None) or getattr(job, "worker_id", None)
-        if worker_id is not None:
-            attributes[SAQ_WORKER_ID] = str(worker_id)
-        if wait_ms is not None:
-            attributes[SAQ_JOB_QUEUE_WAIT_MS] = wait_ms
+        links = None
+        if self._use_links and producer is not None:
+            # A new trace: the link is the attempt's only relation to its producer, and
+            # a sampler may want to see it.
+            producer_span = trace.get_current_span(producer).get_span_context()
+            if producer_span.is_valid:
+                links = [Link(producer_span)]
         return self._tracer.start_span(
-            span_name(PROCESS, queue_name),
+            facts.process_name,
             context=Context() if self._use_links or producer is None else producer,
             kind=SpanKind.CONSUMER,
-            attributes=attributes,
+            attributes=facts.process,
             links=links,
             start_time=started_ns,
         )
 
+    def _describe(
+        self, span: Span, worker: t.Any, job: Job, producer: Context | None, wait_ms: int | None
+    ) -> None:
+        """What only a recorded span needs: the job's attributes and the link."""
+        attributes = job_attributes(job)
+        attributes[SAQ_JOB_ATTEMPT] = job.attempts
+        worker_id = getattr(worker, "id", None) or getattr(job, "worker_id", None)
+        if worker_id is not None:
+            attributes[MESSAGING_CLIENT_ID] = attributes[SAQ_WORKER_ID] = str(worker_id)
+        if wait_ms is not None:
+            attributes[SAQ_JOB_QUEUE_WAIT_MS] = wait_ms
+        span.set_attributes(attributes)
+        if not self._use_links and producer is not None:
+            producer_span = trace.get_current_span(producer).get_span_context()
+            if producer_span.is_valid:
+                span.add_link(producer_span)
+            else:
+                logger.debug("job %s carries no usable trace context; a root span", job.key)
 
-def queue_wait_ms(job: Job) -> int | None:
-    """Milliseconds the attempt waited: from when it could run to when it started.
-
-    It could run from the later of its enqueue (or, for a retry, its re-queue) and its
-    scheduled time. None when that moment is unknown (a retry recorded by an
-    uninstrumented worker). Clamped at zero against clock skew between machines.
-    """
-    if job.started <= 0:
-        return None
-    ready = job.queued
-    if job.attempts > 1:
-        retried = _propagation.retried_at(job)
-        if retried is None:
-            return None
-        ready = retried
-    ready = max(ready, job.scheduled * 1000)
-    return max(0, job.started - ready)
-
-
-class _Outcome(t.NamedTuple):
-    status: str  # SAQ's status word
-    error: str | None  # error.type, None on success
-    description: str | None  # the span status description, None on success
-    will_retry: bool
-    exception: BaseException | None = None  # to record on the span
-
-
-def _judge(job: Job, exc: BaseException | None) -> _Outcome:
-    """What the attempt came to, from the job's status after SAQ handled it."""
-    status = job.status
-    word = status.value if isinstance(status, JobStatus) else str(status)
-    if status == JobStatus.COMPLETE:
-        return _Outcome(word, None, None, False)
-    if status in (JobStatus.ABORTED, JobStatus.ABORTING):
-        return _Outcome(word, ABORTED, f"aborted: {job.error or ''}".rstrip(": "), False)
-    if exc is not None:
-        retry = status == JobStatus.QUEUED
-        return _Outcome(word, error_type(exc), error_description(exc), retry, exc)
-    if status == JobStatus.QUEUED and job.error == CANCELLED:
-        # The worker shut down mid-job; SAQ re-queued it without an exception.
-        return _Outcome(word, CANCELLED, "cancelled by worker shutdown", True)
-    if status == JobStatus.FAILED:
-        return _Outcome(word, "failed", last_line(job.error) or "", False)
-    return _Outcome(word, None, None, False)
+    def _end(self, attempt: _Attempt, ctx: t.Any) -> None:
+        """End the attempt by what SAQ decided: its span and its metric point, each alone."""
+        try:
+            outcome = judge(ctx["job"], ctx.get("exception"), _worker_cancelled())
+        except Exception:
+            logger.warning("could not judge the outcome of the attempt", exc_info=True)
+            outcome = Outcome("unknown", "_OTHER", None, False)
+        span = attempt.span
+        if span is not None:
+            try:
+                _end_span(span, outcome)
+            except Exception:
+                logger.warning("could not end the process span", exc_info=True)
+        if self._meters.check():
+            try:
+                seconds = max(0, time_ns() - attempt.started_ns) / 1e9
+                self._instruments.record_outcome(
+                    attempt.facts, seconds, outcome.status, outcome.error
+                )
+            except Exception:
+                logger.warning("could not record the outcome of the attempt", exc_info=True)
 
 
-def _end_attempt(span: Span | None, job: Job, exc: BaseException | None) -> tuple[str, str | None]:
-    """End the attempt's span (if any) by its outcome; return the status word and error type."""
-    outcome = _judge(job, exc)
-    if span is None:
-        return outcome.status, outcome.error
-    span.set_attribute(SAQ_JOB_STATUS, outcome.status)
-    if outcome.error is not None:
-        if outcome.exception is not None:
-            span.record_exception(outcome.exception)
-        if outcome.will_retry:
-            span.set_attribute(SAQ_JOB_WILL_RETRY, True)
-        span.set_attribute(ERROR_TYPE, outcome.error)
-        span.set_status(Status(StatusCode.ERROR, outcome.description))
+def _end_span(span: Span, outcome: Outcome) -> None:
+    if span.is_recording():
+        span.set_attribute(SAQ_JOB_STATUS, outcome.status)
+        if outcome.error is not None:
+            if outcome.exception is not None:
+                span.record_exception(outcome.exception)
+            if outcome.will_retry:
+                span.set_attribute(SAQ_JOB_WILL_RETRY, True)
+            span.set_attribute(ERROR_TYPE, outcome.error)
+            span.set_status(Status(StatusCode.ERROR, outcome.description))
     span.end()
-    return outcome.status, outcome.error
+
+
+def _mark_retry_due(job: Job, due_ms: int) -> None:
+    try:
+        _propagation.mark_retry_due(job, due_ms)
+    except Exception:
+        logger.warning("could not record when the retry is due", exc_info=True)
+
+
+def _worker_cancelled() -> bool:
+    """Whether the worker's own task is being cancelled (a shutdown), Python 3.11+."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False

@@ -1,39 +1,29 @@
 """Metric instruments: the messaging semantic conventions, plus queue wait.
 
-Attribute sets are small and fixed (system, operation, queue, and on failures
-``error.type``; process points also carry ``saq.job.status``): no job id, key or
-function, which would make every job its own time series.
+Attribute sets are small and fixed (system, operation name and type, queue, broker
+address and port, and on failures ``error.type``; process points also carry
+``saq.job.status``): no job id, key or function, which would make every job its own
+time series. Each set is built once per queue and outcome (see ``_queues``).
 """
 
 from __future__ import annotations
 
-import threading
 import typing as t
 
-from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
-    MESSAGING_DESTINATION_NAME,
-    MESSAGING_OPERATION_NAME,
-    MESSAGING_SYSTEM,
-)
 from opentelemetry.semconv._incubating.metrics.messaging_metrics import (
     MESSAGING_CLIENT_CONSUMED_MESSAGES,
     MESSAGING_CLIENT_OPERATION_DURATION,
     MESSAGING_CLIENT_SENT_MESSAGES,
     MESSAGING_PROCESS_DURATION,
 )
-from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 
-from opentelemetry.instrumentation.saq._attributes import (
-    MESSAGING_SYSTEM_SAQ,
-    PROCESS,
-    SAQ_JOB_STATUS,
-    SEND,
-)
+from opentelemetry.instrumentation.saq._attributes import ERROR_TYPE, SAQ_JOB_STATUS
 
 if t.TYPE_CHECKING:
     from opentelemetry.metrics import Meter
     from opentelemetry.util.types import AttributeValue
+
+    from opentelemetry.instrumentation.saq._queues import QueueFacts
 
     Attributes = dict[str, AttributeValue]
 
@@ -52,17 +42,11 @@ QUEUE_WAIT_BUCKETS = (
 
 
 class Instruments:
-    """The instruments of one meter, and the attribute sets they are recorded with."""
+    """The instruments of one meter."""
 
     def __init__(self, meter: Meter) -> None:
-        # The two counters are observed, not added to: the SDK spends as long on one
-        # synchronous add as on a histogram record, and on the enqueue path that shows
-        # (benchmarks/). Exported, they are the same monotonic sums.
-        self._sent = _Tally()
-        self._consumed = _Tally()
-        self.sent_messages = meter.create_observable_counter(
+        self.sent_messages = meter.create_counter(
             MESSAGING_CLIENT_SENT_MESSAGES,
-            callbacks=[self._sent.observe],
             unit="{message}",
             description="Number of jobs SAQ was asked to enqueue (failures carry error.type).",
         )
@@ -72,9 +56,8 @@ class Instruments:
             description="Duration of each enqueue call.",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
-        self.consumed_messages = meter.create_observable_counter(
+        self.consumed_messages = meter.create_counter(
             MESSAGING_CLIENT_CONSUMED_MESSAGES,
-            callbacks=[self._consumed.observe],
             unit="{message}",
             description="Number of job attempts a worker started.",
         )
@@ -87,67 +70,43 @@ class Instruments:
         self.queue_wait = meter.create_histogram(
             SAQ_JOB_QUEUE_WAIT,
             unit="s",
-            description="Time a job waited to start: from enqueue, scheduled time or retry.",
+            description="Time a job waited to start: from enqueue, scheduled time or retry due.",
             explicit_bucket_boundaries_advisory=list(QUEUE_WAIT_BUCKETS),
         )
-        self._base: dict[tuple[str, str], Attributes] = {}
-        self._outcomes: dict[tuple[str, str, str | None], Attributes] = {}
 
-    def base(self, operation: str, queue_name: str) -> Attributes:
-        """The attributes every point of ``operation`` on that queue carries (do not mutate)."""
-        key = (operation, queue_name)
-        attributes = self._base.get(key)
-        if attributes is None:
-            attributes = self._base[key] = {
-                MESSAGING_SYSTEM: MESSAGING_SYSTEM_SAQ,
-                MESSAGING_OPERATION_NAME: operation,
-                MESSAGING_DESTINATION_NAME: queue_name,
-            }
-        return attributes
-
-    def record_send(self, queue_name: str, seconds: float, error: str | None, sent: bool) -> None:
-        attributes = self.base(SEND, queue_name)
-        if error is not None:
-            attributes = {**attributes, ERROR_TYPE: error}
-        if sent or error is not None:
-            self._sent.add((queue_name, error), attributes)
+    def record_send(
+        self, facts: QueueFacts, seconds: float, error: str | None, count: bool
+    ) -> None:
+        """One enqueue call; ``count``: it handed SAQ a message (not a duplicate, not proxied)."""
+        attributes = facts.send if error is None else send_error_attributes(facts, error)
+        if count or error is not None:
+            self.sent_messages.add(1, attributes)
         self.operation_duration.record(seconds, attributes)
 
-    def record_start(self, queue_name: str, wait_seconds: float | None) -> None:
-        attributes = self.base(PROCESS, queue_name)
-        self._consumed.add((queue_name, None), attributes)
+    def record_start(self, facts: QueueFacts, wait_seconds: float | None) -> None:
+        self.consumed_messages.add(1, facts.process)
         if wait_seconds is not None:
-            self.queue_wait.record(wait_seconds, attributes)
+            self.queue_wait.record(wait_seconds, facts.process)
 
     def record_outcome(
-        self, queue_name: str, seconds: float, status: str, error: str | None
+        self, facts: QueueFacts, seconds: float, status: str, error: str | None
     ) -> None:
-        key = (queue_name, status, error)
-        attributes = self._outcomes.get(key)
-        if attributes is None:  # a handful of sets per queue: build each once
-            attributes = {**self.base(PROCESS, queue_name), SAQ_JOB_STATUS: status}
-            if error is not None:
-                attributes[ERROR_TYPE] = error
-            self._outcomes[key] = attributes
-        self.process_duration.record(seconds, attributes)
+        self.process_duration.record(seconds, outcome_attributes(facts, status, error))
 
 
-class _Tally:
-    """Counts per attribute set, read by an observable counter's callback."""
+def send_error_attributes(facts: QueueFacts, error: str) -> Attributes:
+    attributes = facts.send_errors.get(error)
+    if attributes is None:  # a handful of error types per queue: build each set once
+        attributes = facts.send_errors[error] = {**facts.send, ERROR_TYPE: error}
+    return attributes
 
-    def __init__(self) -> None:
-        self._counts: dict[tuple[str, str | None], list[t.Any]] = {}
-        self._lock = threading.Lock()  # enqueues also happen in threads
 
-    def add(self, key: tuple[str, str | None], attributes: Attributes) -> None:
-        """Count one for ``attributes``, which ``key`` (queue, error type) identifies."""
-        with self._lock:
-            entry = self._counts.get(key)
-            if entry is None:
-                self._counts[key] = [1, attributes]
-            else:
-                entry[0] += 1
-
-    def observe(self, options: CallbackOptions) -> list[Observation]:
-        with self._lock:
-            return [Observation(count, attributes) for count, attributes in self._counts.values()]
+def outcome_attributes(facts: QueueFacts, status: str, error: str | None) -> Attributes:
+    key = (status, error)
+    attributes = facts.outcomes.get(key)
+    if attributes is None:
+        attributes = {**facts.process, SAQ_JOB_STATUS: status}
+        if error is not None:
+            attributes[ERROR_TYPE] = error
+        facts.outcomes[key] = attributes
+    return attributes

@@ -1,12 +1,15 @@
 """The enqueue side: one PRODUCER span per ``Queue.enqueue``.
 
-``Queue.enqueue`` is the one door every producer path goes through (enqueue, apply,
-map, batch, ``Job.enqueue``, cron scheduling), so the span covers it: it starts when
-``enqueue`` is called. It is created a little later, in ``Queue._before_enqueue``, the
-last moment before SAQ persists the job and the first at which the job exists: so the
-span gets all its attributes at once (cheaper than setting them one by one), the
-context is written into the job, and the span is current while SAQ writes to Redis or
-Postgres.
+``Queue.enqueue`` is the one door every producer path goes through (enqueue, apply, map,
+batch, ``Job.enqueue``, cron scheduling, SAQ's HttpProxy), so the span starts and ends
+there, and is current while SAQ builds and writes the job. It starts with only the
+attributes that matter for sampling; ``Queue._before_enqueue``, the last moment before
+SAQ persists the job and the first at which the job exists, adds the job's attributes
+when the span records, and writes the span's context into the job in every case (an
+unsampled context too, so the worker follows the producer's sampling decision).
+
+Spans, metrics and the debug toolbar's listener fail independently: each is guarded on
+its own, so a span processor that raises costs no metric point, and the other way round.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from contextvars import ContextVar
 from time import time_ns
 
 from opentelemetry import context, trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from opentelemetry.instrumentation.saq import _capture, _propagation
+from opentelemetry.instrumentation.saq import _capture, _hooks, _propagation, _queues
 from opentelemetry.instrumentation.saq._attributes import (
     CODE_FILE_PATH,
     CODE_FUNCTION_NAME,
@@ -28,25 +32,21 @@ from opentelemetry.instrumentation.saq._attributes import (
     ERROR_TYPE,
     SAQ_JOB_DUPLICATE,
     SAQ_JOB_KWARGS,
-    SEND,
-    error_description,
-    error_type,
     job_attributes,
-    operation_attributes,
-    span_name,
 )
-from opentelemetry.instrumentation.saq._tracing import SpansRecordable
+from opentelemetry.instrumentation.saq._outcome import error_type
 
 if t.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-    from contextvars import Token
 
-    from opentelemetry.context import Context
     from opentelemetry.trace import Span, Tracer
     from saq.job import Job
     from saq.queue import Queue
 
+    from opentelemetry.instrumentation.saq._configured import Configured
+    from opentelemetry.instrumentation.saq._hooks import SpanHook
     from opentelemetry.instrumentation.saq._metrics import Instruments
+    from opentelemetry.instrumentation.saq._queues import QueueFacts
     from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 
     Enqueue = Callable[..., Awaitable[Job | None]]
@@ -56,19 +56,32 @@ logger = logging.getLogger(__name__)
 
 
 class _Send:
-    """One enqueue in flight."""
+    """One enqueue in flight, from its start in ``enqueue`` to its end there."""
 
-    __slots__ = ("caller", "carried", "job", "listener", "span", "started_ns", "token")
+    __slots__ = (
+        "caller",
+        "context",
+        "facts",
+        "job",
+        "listener",
+        "proxied",
+        "queue",
+        "span",
+        "started_ns",
+    )
 
-    def __init__(self, listener: _capture.Listener | None) -> None:
-        self.started_ns = time_ns()
-        self.listener = listener
+    def __init__(self, queue: Queue, facts: QueueFacts, started_ns: int) -> None:
+        self.queue = queue
+        self.facts = facts
+        self.started_ns = started_ns
+        self.listener: _capture.Listener | None = None
         self.caller: _capture.CallerLocation | None = None
-        self.job: Job | None = None
-        # The context the job arrived with, when the send span continues it (see _start).
-        self.carried: Context | None = None
         self.span: Span | None = None
-        self.token: Token[Context] | None = None
+        self.context: Context | None = None  # the span's context: what the job carries
+        self.job: Job | None = None
+        # SAQ's HttpProxy enqueueing a job an HttpQueue client sent: the job already
+        # carries the client's send context, which an intermediary must not replace.
+        self.proxied = False
 
 
 # The enqueue running in this task, for the before-enqueue hook.
@@ -86,75 +99,64 @@ class Producer:
         self,
         tracer: Tracer,
         instruments: Instruments,
+        spans: Configured,
+        meters: Configured,
         record_caller: bool = False,
         arguments: ArgumentPolicy | None = None,
-        recordable: SpansRecordable | None = None,
+        send_hook: SpanHook | None = None,
     ) -> None:
         self._tracer = tracer
-        self._recordable = recordable if recordable is not None else SpansRecordable(None)
         self._instruments = instruments
+        self._spans = spans
+        self._meters = meters
         self._record_caller = record_caller
         self._arguments = arguments
+        self._send_hook = send_hook
 
     def wrap_enqueue(self, enqueue: Enqueue) -> Enqueue:
         async def traced_enqueue(queue: Queue, *args: t.Any, **kwargs: t.Any) -> Job | None:
             if not is_instrumentation_enabled():
                 return await enqueue(queue, *args, **kwargs)
-            if (
-                not self._recordable.check()
-                and _fresh_job(args, kwargs)
-                and _capture.listener() is None  # the panel lists jobs even with no spans
-                and not _current_span_is_valid()  # an incoming context the API passes on
-            ):
-                return await self._measured(enqueue, queue, args, kwargs)
-            try:
-                send = _Send(_capture.listener())
-                if send.listener is not None or self._record_caller:
-                    send.caller = _capture.caller_location()
-                sending = _SENDING.set(send)
-            except Exception:
-                logger.warning("could not trace an enqueue; job enqueued untraced", exc_info=True)
+            send = self._start(queue, args, kwargs)
+            if send is None:
                 return await enqueue(queue, *args, **kwargs)
+            token = _SENDING.set(send)
+            attached = context.attach(send.context) if send.context is not None else None
             try:
                 job = await enqueue(queue, *args, **kwargs)
             except BaseException as exc:
-                self._end_with_error(queue, send, exc)
+                self._end(send, None, exc)
                 raise
-            else:
-                # A cron tick re-enqueues unique cron jobs every second; SAQ ignores all
-                # but the first. An unended span is never exported, so such no-ops stay
-                # out of the user's traces and metrics.
-                if job is None and _CRON_TICK.get():
-                    return None
-                self._end(queue, send, duplicate=job is None)
-                return job
             finally:
-                _SENDING.reset(sending)
-                if send.token is not None:
-                    context.detach(send.token)
+                if attached is not None:
+                    context.detach(attached)
+                _SENDING.reset(token)
+            self._end(send, job, None)
+            return job
 
         return traced_enqueue
 
     def wrap_before_enqueue(self, before_enqueue: BeforeEnqueue) -> BeforeEnqueue:
         async def traced_before_enqueue(queue: Queue, job: Job) -> None:
+            # The user's hooks first: one of them may replace job.meta.
             await before_enqueue(queue, job)
             send = _SENDING.get()
-            if send is None or send.span is not None:
+            if send is None or send.job is not None:
                 return  # not ours, or already seen (the hook runs once per enqueue)
-            try:
-                send.job = job
-                span = self._start(queue, send)
-                if (
-                    not span.is_recording()
-                    and not span.get_span_context().is_valid
-                    and not _propagation.carries_context(job)
-                ):
-                    return  # no SDK, no parent, nothing stale: nothing to carry or clear
-                # On top of a carried context, so its baggage travels on with the job.
-                send.token = context.attach(trace.set_span_in_context(span, send.carried))
-                _propagation.inject(job)
-            except Exception:
-                logger.warning("could not write the trace context into the job", exc_info=True)
+            send.job = job
+            span = send.span
+            if span is not None and span.is_recording():
+                try:
+                    span.set_attributes(self._job_attributes(send, job))
+                except Exception:
+                    logger.warning("could not describe the job on its send span", exc_info=True)
+                if self._send_hook is not None:
+                    await _hooks.call(self._send_hook, "send", span, job)
+            if send.context is not None and not send.proxied:
+                try:
+                    _propagation.inject(job, send.context)
+                except Exception:
+                    logger.warning("could not write the trace context into the job", exc_info=True)
 
         return traced_before_enqueue
 
@@ -168,28 +170,23 @@ class Producer:
 
         return traced_schedule
 
-    async def _measured(
-        self, enqueue: Enqueue, queue: Queue, args: tuple[t.Any, ...], kwargs: dict[str, t.Any]
-    ) -> Job | None:
-        """No span can record (no SDK): measure the enqueue, build no span, carry nothing."""
-        started_ns = time_ns()
-        try:
-            job = await enqueue(queue, *args, **kwargs)
-        except BaseException as exc:
-            self._record(queue, started_ns, error_type(exc), sent=False)
-            raise
-        if job is None and _CRON_TICK.get():
-            return None  # a no-op cron tick, as in traced_enqueue
-        self._record(queue, started_ns, None, sent=job is not None)
-        return job
+    def wrap_map(self, map_: Callable[..., Awaitable[t.Any]]) -> Callable[..., t.Any]:
+        async def traced_map(queue: Queue, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            # map() enqueues in tasks of their own, whose stacks no longer hold the
+            # user's frame: remember where the user called it before the fan-out.
+            if not (self._record_caller or _capture.listener() is not None):
+                return await map_(queue, *args, **kwargs)
+            try:
+                token = _capture.remember_caller(_capture.caller_location())
+            except Exception:
+                logger.warning("could not tell where map() was called", exc_info=True)
+                return await map_(queue, *args, **kwargs)
+            try:
+                return await map_(queue, *args, **kwargs)
+            finally:
+                _capture.forget_caller(token)
 
-    def _record(self, queue: Queue, started_ns: int, error: str | None, sent: bool) -> None:
-        """The enqueue's metrics: every path through an enqueue ends here."""
-        try:
-            seconds = (time_ns() - started_ns) / 1e9
-            self._instruments.record_send(queue.name, seconds, error, sent=sent)
-        except Exception:
-            logger.warning("could not record the enqueue's metrics", exc_info=True)
+        return traced_map
 
     def wrap_proxy_process(
         self, process: Callable[..., Awaitable[t.Any]]
@@ -203,83 +200,114 @@ class Producer:
 
         return traced_process
 
-    def _start(self, queue: Queue, send: _Send) -> Span:
-        name = queue.name
-        base = operation_attributes(SEND, name)
-        job = send.job
-        attributes = job_attributes(job, base) if job is not None else dict(base)
+    def _start(
+        self, queue: Queue, args: tuple[t.Any, ...], kwargs: dict[str, t.Any]
+    ) -> _Send | None:
+        """Begin one enqueue: decide what it needs, and start its span if it needs one.
+
+        None when not even the queue could be looked at: the job is enqueued untraced.
+        """
+        try:
+            send = _Send(queue, _queues.facts(queue), time_ns())
+        except Exception:
+            logger.warning("could not trace an enqueue; job enqueued untraced", exc_info=True)
+            return None
+        try:
+            listener = send.listener = _capture.listener()
+            if listener is not None or self._record_caller:
+                send.caller = _capture.caller_location()
+            if _CRON_TICK.get() and "key" in kwargs:
+                # A unique cron job is re-enqueued every tick and SAQ ignores all but the
+                # first; whether this one counts is known only afterwards. A span is not
+                # started for what may be a no-op: the job's attempts are root spans.
+                return send
+            current = context.get_current()
+            parent: Context = current
+            job = args[0] if args and not isinstance(args[0], str) else None
+            if _PROXYING.get() and job is not None and _propagation.carries_context(job):
+                # Continue the HttpQueue client's trace: its send span stays the parent of
+                # the job's attempts, and this span is a child of it.
+                send.proxied = True
+                carried = _propagation.extract(job)
+                if carried is not None:
+                    parent = carried
+            elif (
+                not self._spans.check()
+                and listener is None
+                and job is None
+                and "meta" not in kwargs
+                and not trace.get_current_span(current).get_span_context().is_valid
+            ):
+                # No span can record, no parent to pass on, no stale context to clear in
+                # a job SAQ builds afresh: measure the enqueue and carry nothing.
+                return send
+            elif (
+                listener is not None
+                and not trace.get_current_span(current).get_span_context().is_valid
+            ):
+                # The toolbar panel groups a request's jobs in one trace even when no
+                # tracing middleware made a server span current.
+                parent = listener.parent() or current
+            facts = send.facts
+            span = send.span = self._tracer.start_span(
+                facts.send_name,
+                context=parent,
+                kind=SpanKind.PRODUCER,
+                attributes=facts.send,
+                start_time=send.started_ns,
+            )
+            send.context = trace.set_span_in_context(span, parent)
+        except Exception:
+            logger.warning("could not start the send span; job enqueued untraced", exc_info=True)
+        return send
+
+    def _job_attributes(self, send: _Send, job: Job) -> dict[str, t.Any]:
+        attributes: dict[str, t.Any] = job_attributes(job)
         caller = send.caller
         if caller is not None:
             attributes[CODE_FILE_PATH] = caller.file
             attributes[CODE_LINE_NUMBER] = caller.line
             attributes[CODE_FUNCTION_NAME] = caller.function
-        if self._arguments is not None and job is not None:
+        if self._arguments is not None:
             attributes[SAQ_JOB_KWARGS] = self._arguments.render(job.kwargs)
-        parent = None
-        listener = send.listener
-        carried = job is not None and _PROXYING.get() and _propagation.carries_context(job)
-        if (listener is not None or carried) and not _current_span_is_valid():
-            if listener is not None:
-                # The toolbar panel groups a request's jobs in one trace even when no
-                # tracing middleware made a server span current.
-                parent = listener.parent()
-            elif job is not None:
-                # SAQ's HttpProxy enqueues the jobs its HttpQueue clients send, carrying
-                # the context of the client's send span: continue that trace, or each
-                # proxied job would start a trace of its own on the proxy.
-                parent = send.carried = _propagation.extract(job)
-        span = self._tracer.start_span(
-            span_name(SEND, name),
-            context=parent,
-            kind=SpanKind.PRODUCER,
-            attributes=attributes,
-            start_time=send.started_ns,
-        )
-        send.span = span
-        return span
+        return attributes
 
-    def _end(self, queue: Queue, send: _Send, duplicate: bool) -> None:
-        try:
-            span = send.span if send.span is not None else self._start(queue, send)
-            if duplicate:
-                span.set_attribute(SAQ_JOB_DUPLICATE, True)
-            span.end()  # a span processor's on_end may raise: never into the caller
-            self._record(queue, send.started_ns, None, sent=not duplicate)
-            if send.listener is not None and send.job is not None:
-                _tell(send, queue, duplicate)
-        except Exception:
-            logger.warning("could not end the send span", exc_info=True)
-
-    def _end_with_error(self, queue: Queue, send: _Send, exc: BaseException) -> None:
-        try:
-            span = send.span if send.span is not None else self._start(queue, send)
-            span.record_exception(exc)
-            error = error_type(exc)
-            span.set_attribute(ERROR_TYPE, error)
-            span.set_status(Status(StatusCode.ERROR, error_description(exc)))
-            span.end()
-            self._record(queue, send.started_ns, error, sent=False)
-        except Exception:
-            logger.warning("could not record the enqueue error on its span", exc_info=True)
+    def _end(self, send: _Send, job: Job | None, exc: BaseException | None) -> None:
+        """End the enqueue: its span, its metric points, the listener, each on its own."""
+        duplicate = exc is None and job is None
+        if duplicate and send.span is None and _CRON_TICK.get():
+            return  # a cron tick's no-op: not an enqueue the user asked for
+        error = error_type(exc) if exc is not None else None
+        span = send.span
+        if span is not None:
+            try:
+                if exc is not None:
+                    span.record_exception(exc)
+                    span.set_attribute(ERROR_TYPE, t.cast(str, error))
+                    span.set_status(Status(StatusCode.ERROR, str(exc) or None))
+                elif duplicate:
+                    span.set_attribute(SAQ_JOB_DUPLICATE, True)
+                span.end()
+            except Exception:
+                logger.warning("could not end the send span", exc_info=True)
+        if self._meters.check():
+            try:
+                seconds = (time_ns() - send.started_ns) / 1e9
+                count = not duplicate and not send.proxied
+                self._instruments.record_send(send.facts, seconds, error, count)
+            except Exception:
+                logger.warning("could not record the enqueue's metrics", exc_info=True)
+        if send.listener is not None and send.job is not None and exc is None:
+            _tell(send, duplicate)
 
 
-def _current_span_is_valid() -> bool:
-    return trace.get_current_span().get_span_context().is_valid
-
-
-def _fresh_job(args: tuple[t.Any, ...], kwargs: dict[str, t.Any]) -> bool:
-    """Whether SAQ builds a new job with no meta of the caller's: one that cannot carry a
-    stale context from an earlier enqueue, so the no-SDK path need not look at it."""
-    return bool(args) and isinstance(args[0], str) and "meta" not in kwargs
-
-
-def _tell(send: _Send, queue: Queue, duplicate: bool) -> None:
-    assert send.listener is not None and send.job is not None and send.span is not None
+def _tell(send: _Send, duplicate: bool) -> None:
+    assert send.listener is not None and send.job is not None
     try:
-        span_context = send.span.get_span_context()
+        span_context = trace.get_current_span(send.context).get_span_context()
         send.listener(
             _capture.EnqueuedJob(
-                queue=queue,
+                queue=send.queue,
                 job=send.job,
                 trace_id=span_context.trace_id,
                 span_id=span_context.span_id,

@@ -12,9 +12,10 @@ import logging
 import typing as t
 
 from opentelemetry import propagate
-from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter
 
 if t.TYPE_CHECKING:
+    from opentelemetry.context import Context
     from saq.job import Job
 
 logger = logging.getLogger(__name__)
@@ -22,20 +23,37 @@ logger = logging.getLogger(__name__)
 META_KEY = "opentelemetry"
 """The key of ``job.meta`` that holds the trace context carrier."""
 
-RETRIED_AT = "saq-retried-at"
-"""Carrier entry: when SAQ last re-queued the job for a retry, in epoch milliseconds.
+RETRY_DUE = "saq-retry-due"
+"""Carrier entry: when the job's pending retry became due, in epoch milliseconds.
 
-SAQ overwrites ``job.touched`` when a worker picks the job up, so the moment of the
-retry would be lost without it; queue wait of a retry is measured from here.
+SAQ's Redis queue keeps a retry's delay only in a sorted-set score and overwrites
+``job.touched`` when a worker takes the job, so without this the queue wait of a retry
+could not be told apart from the delay the user asked for.
 """
 
-# A W3C traceparent is 55 characters and baggage is capped at 8 KiB by the spec:
-# a carrier beyond this is not ours, and parsing it would only cost time.
-_MAX_CARRIER_CHARS = 16 * 1024
+# A W3C traceparent is 55 characters and baggage is capped at 8 KiB by the spec: a
+# value beyond this is not ours, and handing it to a propagator would only cost time.
+_MAX_VALUE_CHARS = 16 * 1024
 
 
-def inject(job: Job) -> None:
-    """Write the current context into the job, replacing a stale one.
+class _CarrierGetter(Getter[t.Mapping[str, t.Any]]):
+    """Reads our flat carrier of strings; anything else in it is ignored, not parsed."""
+
+    def get(self, carrier: t.Mapping[str, t.Any], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        if type(value) is str and len(value) <= _MAX_VALUE_CHARS:
+            return [value]
+        return None
+
+    def keys(self, carrier: t.Mapping[str, t.Any]) -> list[str]:
+        return [key for key in carrier if type(key) is str]
+
+
+_GETTER = _CarrierGetter()
+
+
+def inject(job: Job, context: Context) -> None:
+    """Write ``context`` into the job, replacing a stale one.
 
     ``job.meta`` is copied, not mutated: ``map`` and user code may share one meta dict
     between several jobs that are enqueued concurrently.
@@ -47,60 +65,58 @@ def inject(job: Job) -> None:
         logger.debug("job %s has a meta that is not a dict; no trace context written", job.key)
         return
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=context)
     if carrier or META_KEY in meta:  # nothing to carry (no SDK, no parent): leave meta alone
         job.meta = {**meta, META_KEY: carrier}
 
 
 def carries_context(job: Job) -> bool:
     """Whether the job already holds a context (maybe a stale one from an earlier enqueue)."""
-    return isinstance(job.meta, dict) and META_KEY in job.meta
+    meta = job.meta
+    return type(meta) is dict and META_KEY in meta
 
 
 def extract(job: Job) -> Context | None:
-    """The context the producer wrote into the job, or None when there is none usable."""
+    """The context the producer wrote into the job; None when it wrote none.
+
+    A propagator that raises costs the attempt its parent, never the attempt.
+    """
     carrier = _carrier(job)
     if carrier is None:
         return None
-    return propagate.extract(carrier)
+    try:
+        return propagate.extract(carrier, getter=_GETTER)
+    except Exception:
+        logger.warning("the propagator could not read job %s's context", job.key, exc_info=True)
+        return None
 
 
-def mark_retry(job: Job, at_ms: int) -> None:
-    """Record the moment of a retry in the job, next to its context."""
-    meta = job.meta if isinstance(job.meta, dict) else None
-    if meta is None:
+def mark_retry_due(job: Job, due_ms: int) -> None:
+    """Record when the job's retry becomes due, next to its context."""
+    meta = job.meta
+    if type(meta) is not dict:
         return
     carrier = _carrier(job) or {}
-    job.meta = {**meta, META_KEY: {**carrier, RETRIED_AT: str(at_ms)}}
+    job.meta = {**meta, META_KEY: {**carrier, RETRY_DUE: str(due_ms)}}
 
 
-def retried_at(job: Job) -> int | None:
-    """When SAQ last re-queued the job, if an instrumented worker recorded it."""
+def retry_due(job: Job) -> int | None:
+    """When the job's retry became due, if an instrumented worker recorded it."""
     carrier = _carrier(job)
-    value = carrier.get(RETRIED_AT) if carrier else None
-    if value is None or not value.isdigit():
+    value = carrier.get(RETRY_DUE) if carrier is not None else None
+    if type(value) is not str or not value.isdigit():
         return None
     return int(value)
 
 
-def _carrier(job: Job) -> dict[str, str] | None:
+def _carrier(job: Job) -> dict[str, t.Any] | None:
     meta = job.meta
-    if not isinstance(meta, dict):
+    if type(meta) is not dict:
         return None
     carrier = meta.get(META_KEY)
     if carrier is None:
         return None
-    if not isinstance(carrier, dict):
+    if type(carrier) is not dict:
         logger.debug("job %s: meta[%r] is not a dict; ignored", job.key, META_KEY)
         return None
-    clean = {
-        key: value
-        for key, value in carrier.items()
-        if isinstance(key, str) and isinstance(value, str)
-    }
-    if sum(len(key) + len(value) for key, value in clean.items()) > _MAX_CARRIER_CHARS:
-        logger.debug(
-            "job %s: trace context over %d characters; ignored", job.key, _MAX_CARRIER_CHARS
-        )
-        return None
-    return clean
+    return carrier

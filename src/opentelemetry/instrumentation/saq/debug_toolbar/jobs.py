@@ -19,9 +19,9 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_KEY,
     SAQ_JOB_QUEUE_WAIT_MS,
     SAQ_JOB_STATUS,
-    last_line,
 )
-from opentelemetry.instrumentation.saq._consumer import queue_wait_ms
+from opentelemetry.instrumentation.saq._outcome import last_line
+from opentelemetry.instrumentation.saq._timing import queue_wait_ms
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan

@@ -1,0 +1,79 @@
+"""What an attempt came to, judged once from what SAQ decided.
+
+``Worker.process`` records the outcome on the job before ``_after_process`` runs: COMPLETE;
+QUEUED with ``ctx["exception"]`` (it will retry); FAILED; ABORTED; QUEUED with the error
+"cancelled" (the worker shut down mid-job). One case leaves the local job ACTIVE: an
+abort whose function swallowed the cancellation and returned. SAQ's abort loop records
+that job as aborted on the queue's copy, and the worker skips finishing it; so an attempt
+that ends still ACTIVE, with no exception and no cancellation of the worker, was aborted.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from opentelemetry.instrumentation.saq import _status
+
+if t.TYPE_CHECKING:
+    from saq.job import Job
+
+
+class Outcome(t.NamedTuple):
+    status: str  # saq.job.status: SAQ's word for what became of the attempt
+    error: str | None  # error.type; None on success
+    description: str | None  # the span status description: the error message
+    will_retry: bool
+    exception: BaseException | None = None  # to record on the span
+
+
+COMPLETED = Outcome(_status.COMPLETE, None, None, False)
+
+
+def judge(job: Job, exc: BaseException | None, worker_cancelled: bool) -> Outcome:
+    """The attempt's outcome, from the job after SAQ handled it.
+
+    ``worker_cancelled``: the worker's own task is being cancelled (it is shutting down).
+    """
+    status = _status.word(job.status)
+    if status == _status.COMPLETE:
+        return COMPLETED
+    if status in (_status.ABORTED, _status.ABORTING):
+        return Outcome(_status.ABORTED, _status.ABORTED, job.error or None, False)
+    if exc is not None:
+        retry = status == _status.QUEUED
+        return Outcome(status, error_type(exc), str(exc) or None, retry, exc)
+    if status == _status.QUEUED and job.error == _status.CANCELLED:
+        return Outcome(status, _status.CANCELLED, "the worker shut down mid-job", True)
+    if status == _status.FAILED:
+        kind, message = _split_last_line(job.error)
+        return Outcome(status, kind or _status.FAILED, message, False)
+    if status == _status.ACTIVE:
+        if worker_cancelled:  # stopped before the job's function was started
+            return Outcome(status, _status.CANCELLED, "the worker shut down", False)
+        return Outcome(_status.ABORTED, _status.ABORTED, job.error or None, False)
+    return Outcome(status, None, None, False)
+
+
+def error_type(exc: BaseException) -> str:
+    """The exception's class name, qualified by its module unless it is a builtin."""
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def last_line(text: str | None) -> str | None:
+    """The last non-blank line of a traceback: the exception and its message."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+def _split_last_line(text: str | None) -> tuple[str | None, str | None]:
+    """``("mod.Error", "message")`` from a traceback's last line ``mod.Error: message``."""
+    line = last_line(text)
+    if line is None:
+        return None, None
+    kind, sep, message = line.partition(": ")
+    if sep and kind.replace(".", "").replace("_", "").isalnum():
+        return kind, message or None
+    return None, line

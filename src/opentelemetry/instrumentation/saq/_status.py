@@ -1,0 +1,32 @@
+"""The words for what became of a job, defined once.
+
+SAQ's own status words (``saq.job.Status`` values), spelled out here so that importing
+the instrumentation never imports SAQ, plus the outcome words SAQ has no status for.
+Spans (``saq.job.status``), metrics, the panel and the trace pages all use these.
+"""
+
+from __future__ import annotations
+
+NEW = "new"
+DEFERRED = "deferred"
+QUEUED = "queued"
+ACTIVE = "active"
+ABORTING = "aborting"
+ABORTED = "aborted"
+FAILED = "failed"
+COMPLETE = "complete"
+
+# error.type of an attempt that ended without an exception of its own.
+CANCELLED = "cancelled"  # the worker shut down mid-job; SAQ's error text for it too
+
+FINAL = frozenset((COMPLETE, FAILED, ABORTED))
+"""Statuses after which nothing more happens to the job."""
+
+WAITING = frozenset((NEW, DEFERRED, QUEUED))
+"""Statuses of a job that has not started its (next) attempt."""
+
+
+def word(status: object) -> str:
+    """SAQ's status (an enum of strings, or a plain string from a queue) as a word."""
+    value = getattr(status, "value", status)
+    return value if isinstance(value, str) else str(value)
