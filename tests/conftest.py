@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import inspect
+import typing as t
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -7,6 +9,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from saq.queue.postgres import PostgresQueue
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor
@@ -59,3 +62,14 @@ async def queue(redis_url: str) -> AsyncIterator[RedisQueue]:
     await q.connect()
     yield q
     await q.disconnect()
+
+
+@pytest.fixture
+async def pg_queue(postgres_url: str) -> AsyncIterator[PostgresQueue]:
+    options: dict[str, t.Any] = {"min_size": 2, "max_size": 8}
+    if "poll_interval" in inspect.signature(PostgresQueue).parameters:  # older SAQ polls here
+        options["poll_interval"] = 1
+    queue = PostgresQueue.from_url(postgres_url, name=f"pg-{uuid.uuid4().hex[:8]}", **options)
+    await queue.connect()
+    yield queue
+    await queue.disconnect()

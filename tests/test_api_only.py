@@ -19,8 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from saq import Job
 from saq.queue.redis import RedisQueue
 
-from opentelemetry.instrumentation.saq import META_KEY, SAQInstrumentor
-from opentelemetry.instrumentation.saq import _configured
+from opentelemetry.instrumentation.saq import META_KEY, SAQInstrumentor, _configured
 from tests.test_metrics import base, by_attributes, points
 from tests.workers import running_worker, wait_for_spans
 

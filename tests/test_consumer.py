@@ -71,6 +71,15 @@ async def until_running(job: Job) -> None:
     raise AssertionError(f"{job.key} never started")
 
 
+async def swallows_abort(ctx: Ctx, *, seconds: float = 30) -> str:
+    _running.add(ctx["job"].key)
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        return "carried on"  # swallows the cancellation: SAQ still records an abort
+    return "slept"
+
+
 async def read_baggage(ctx: Ctx) -> str | None:
     value = baggage.get_baggage("tenant")
     return str(value) if value is not None else None
@@ -83,6 +92,7 @@ FUNCTIONS = [
     always_fails,
     fails_twice,
     sleeps,
+    swallows_abort,
     read_baggage,
 ]
 
@@ -228,6 +238,24 @@ async def test_an_abort_ends_the_attempt_with_the_abort_reason(
     assert attributes["error.type"] == "aborted"
     assert attributes["saq.job.status"] == "aborted"
     assert "user pressed cancel" in (attempt.status.description or "")
+
+
+async def test_an_abort_the_function_swallows_is_still_an_abort(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    job = await queue.enqueue("swallows_abort", timeout=60)
+    assert job is not None
+    async with running_worker(queue, FUNCTIONS):
+        await until_running(job)
+        await job.abort("user pressed cancel")
+        (attempt,) = await wait_for_spans(exporter, f"process {queue.name}", 1)
+        await job.refresh(until_complete=10)
+
+    assert job.status == Status.ABORTED  # what SAQ decided...
+    attributes = attempt.attributes or {}
+    assert attributes["saq.job.status"] == "aborted"  # ...is what the attempt says
+    assert attributes["error.type"] == "aborted"
+    assert attempt.status.status_code is StatusCode.ERROR
 
 
 async def test_a_worker_stopped_mid_job_ends_the_attempt_as_cancelled(

@@ -9,18 +9,37 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from opentelemetry import baggage, context
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from saq.queue.http import HttpProxy, HttpQueue
 from saq.queue.redis import RedisQueue
 
+from opentelemetry.instrumentation.saq import SAQInstrumentor
 from tests.servers import free_port
+from tests.test_metrics import points
 from tests.workers import running_worker, wait_for_spans
 
 Ctx = dict[str, t.Any]
 
-pytestmark = pytest.mark.usefixtures("instrument")
+
+@pytest.fixture
+def reader() -> InMemoryMetricReader:
+    return InMemoryMetricReader()
+
+
+@pytest.fixture(autouse=True)
+def instrument(
+    tracer_provider: TracerProvider, reader: InMemoryMetricReader
+) -> t.Iterator[SAQInstrumentor]:
+    instrumentor = SAQInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=tracer_provider, meter_provider=MeterProvider(metric_readers=[reader])
+    )
+    yield instrumentor
+    instrumentor.uninstrument()
 
 
 async def read_baggage(ctx: Ctx) -> str | None:
@@ -56,6 +75,7 @@ async def test_a_job_sent_through_the_proxy_joins_the_clients_trace(
     client: HttpQueue,
     exporter: InMemorySpanExporter,
     tracer_provider: TracerProvider,
+    reader: InMemoryMetricReader,
 ) -> None:
     request_tracer = tracer_provider.get_tracer("app")
     token = context.attach(baggage.set_baggage("tenant", "acme"))
@@ -82,3 +102,6 @@ async def test_a_job_sent_through_the_proxy_joins_the_clients_trace(
     # An intermediary does not change the job's creation context: the attempt stays the
     # child of the client's send span.
     assert process.parent is not None and process.parent.span_id == on_client.context.span_id
+    # Client and proxy in one process: the message was sent once, not twice.
+    (sent,) = points(reader)["messaging.client.sent.messages"]
+    assert sent.value == 1

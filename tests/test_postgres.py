@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 import typing as t
-import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -32,17 +29,6 @@ async def fails_twice(ctx: Ctx) -> str:
     if _calls[key] < 3:
         raise TimeoutError(f"warehouse slow ({_calls[key]})")
     return "ok"
-
-
-@pytest.fixture
-async def pg_queue(postgres_url: str) -> AsyncIterator[PostgresQueue]:
-    options: dict[str, t.Any] = {"min_size": 2, "max_size": 8}
-    if "poll_interval" in inspect.signature(PostgresQueue).parameters:  # older SAQ polls here
-        options["poll_interval"] = 1
-    queue = PostgresQueue.from_url(postgres_url, name=f"pg-{uuid.uuid4().hex[:8]}", **options)
-    await queue.connect()
-    yield queue
-    await queue.disconnect()
 
 
 async def test_a_postgres_job_joins_the_request_trace(

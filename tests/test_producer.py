@@ -233,3 +233,21 @@ async def test_a_context_left_from_an_earlier_enqueue_is_cleared_when_there_is_n
     assert await queue.enqueue(job) is not None
     stored = await queue.job("again")
     assert stored is not None and stored.meta[META_KEY] == {}
+
+
+async def test_an_unsampled_enqueue_still_carries_its_context_into_the_job(
+    queue: RedisQueue, instrument: object
+) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+
+    from opentelemetry.instrumentation.saq import SAQInstrumentor
+
+    SAQInstrumentor().uninstrument()
+    SAQInstrumentor().instrument(tracer_provider=TracerProvider(sampler=ParentBased(ALWAYS_OFF)))
+    job = await queue.enqueue("noop")
+    assert job is not None
+    stored = await queue.job(job.key)
+    # The worker follows the producer's decision: the sampled flag is not set.
+    assert stored is not None
+    flags = int(stored.meta[META_KEY]["traceparent"].rsplit("-", 1)[1], 16)
+    assert flags & 0x01 == 0

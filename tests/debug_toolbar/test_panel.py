@@ -46,7 +46,7 @@ def assert_signup_panel(stats: dict[str, t.Any], queue: RedisQueue) -> None:
     # Arguments are shown, secrets redacted; the caller is the app's handler.
     assert email["arguments"] == {"to": "ada@example.com", "api_token": "[redacted]"}
     assert email["enqueued_at"].startswith("tests/debug_toolbar/apps.py:")
-    assert email["enqueued_at"].endswith(" in enqueue_signup")
+    assert email["enqueued_at"].endswith(" in tests.debug_toolbar.apps.enqueue_signup")
     trace_ids = {job["trace_id"] for job in stats["jobs"]}
     assert trace_ids == {stats["trace_id"]}
 

@@ -62,6 +62,15 @@ def error_type(exc: BaseException) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def error_summary(error: object, description: str | None) -> str | None:
+    """``"ValueError: the message"`` for people, from a span's error.type and description."""
+    if error is None:
+        return description
+    if not description:
+        return str(error)
+    return f"{error}: {description}"
+
+
 def last_line(text: str | None) -> str | None:
     """The last non-blank line of a traceback: the exception and its message."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]

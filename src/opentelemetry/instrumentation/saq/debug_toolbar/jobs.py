@@ -15,12 +15,13 @@ import typing as t
 from opentelemetry.trace import SpanKind, StatusCode
 
 from opentelemetry.instrumentation.saq._attributes import (
+    ERROR_TYPE,
     SAQ_JOB_ATTEMPT,
     SAQ_JOB_KEY,
     SAQ_JOB_QUEUE_WAIT_MS,
     SAQ_JOB_STATUS,
 )
-from opentelemetry.instrumentation.saq._outcome import last_line
+from opentelemetry.instrumentation.saq._outcome import error_summary, last_line
 from opentelemetry.instrumentation.saq._timing import queue_wait_ms
 
 if t.TYPE_CHECKING:
@@ -147,10 +148,14 @@ def _ms(value: int) -> str:
     return f"{value} ms" if value < 10_000 else f"{value / 1000:.1f} s"
 
 
-def _where(enqueued: EnqueuedJob) -> str | None:
+# The stack of an enqueue in a task of its own (a gather) ends at the event loop.
+CALLER_UNKNOWN = "not known: enqueued in a task of its own"
+
+
+def _where(enqueued: EnqueuedJob) -> str:
     caller = enqueued.caller
     if caller is None:
-        return None
+        return CALLER_UNKNOWN
     path = caller.file
     try:
         relative = os.path.relpath(path)
@@ -181,7 +186,11 @@ def _from_spans(entry: Entry, spans: list[ReadableSpan]) -> None:
     if last.start_time is not None and last.end_time is not None:
         entry["run_ms"] = (last.end_time - last.start_time) // 1_000_000
     failed = last.status.status_code is StatusCode.ERROR and entry["status"] != "complete"
-    entry["error"] = last.status.description if failed else None
+    entry["error"] = (
+        error_summary((last.attributes or {}).get(ERROR_TYPE), last.status.description)
+        if failed
+        else None
+    )
 
 
 async def _from_queue(queue: Queue, items: list[TrackedJob], timeout: float) -> str | None:

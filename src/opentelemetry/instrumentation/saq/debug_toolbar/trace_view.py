@@ -13,12 +13,14 @@ import typing as t
 from opentelemetry.trace import SpanKind, StatusCode
 
 from opentelemetry.instrumentation.saq._attributes import (
+    ERROR_TYPE,
     SAQ_JOB_ATTEMPT,
     SAQ_JOB_FUNCTION,
     SAQ_JOB_KEY,
     SAQ_JOB_QUEUE_WAIT_MS,
     SAQ_JOB_STATUS,
 )
+from opentelemetry.instrumentation.saq._outcome import error_summary
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -149,7 +151,9 @@ def _span_row(span: ReadableSpan, origin: int, depth: int, now_ns: int) -> Row:
         "start_ms": _ms(start - origin),
         "duration_ms": _ms((span.end_time or now_ns) - start),
         "status": "error" if error else "ok",
-        "error": span.status.description if error else None,
+        "error": error_summary((span.attributes or {}).get(ERROR_TYPE), span.status.description)
+        if error
+        else None,
         "attributes": {key: _plain(value) for key, value in attributes.items()},
     }
     if kind == "process":
