@@ -12,10 +12,10 @@ import logging
 import typing as t
 
 from opentelemetry import propagate
+from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 
 if t.TYPE_CHECKING:
-    from opentelemetry.context import Context
     from saq.job import Job
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,8 @@ def extract(job: Job) -> Context | None:
     if carrier is None:
         return None
     try:
-        return propagate.extract(carrier, getter=_GETTER)
+        # Into a fresh Context: a job's context is its producer's, not the worker's.
+        return propagate.extract(carrier, context=Context(), getter=_GETTER)
     except Exception:
         logger.warning("the propagator could not read job %s's context", job.key, exc_info=True)
         return None
