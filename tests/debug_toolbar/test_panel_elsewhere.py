@@ -107,7 +107,7 @@ def test_redis_stopped_mid_request_still_renders_the_panel() -> None:
     (note,) = stats["notes"]
     assert "queue 'doomed' could not be read" in note
     assert page.status_code == 200
-    assert "send_email · unknown" in page.text
+    assert 'data-status="unknown" data-function="send_email"' in page.text
 
 
 def test_a_slow_redis_times_out_the_lookup_and_the_panel_catches_up_later(
