@@ -10,7 +10,9 @@ _ROW = re.compile(
     r'(?:\s*<tr class="saq-errors">(.*?)</tr>)?',
     re.S,
 )
-_ATTEMPT = re.compile(r'<li data-attempt="(\d+)"><b>attempt \d+</b> (.*?)</li>', re.S)
+_ATTEMPT = re.compile(
+    r'<div class="saq-attempt" data-attempt="(\d+)"><b>attempt \d+</b> (.*?)</div>', re.S
+)
 
 
 class Row(t.NamedTuple):

@@ -125,6 +125,7 @@ def test_the_dock_gets_the_script_that_shows_the_table(redis_url: str) -> None:
     with TestClient(litestar_app(new_queue(redis_url), worker=False)) as client:
         injected = client.get("/page").text
     assert injected.count("saqPanelHooked") == 2  # the check and the flag, once
+    assert '<div id="debug-toolbar"' in injected and "&lt;" not in injected
     assert injected.index("toolbar.js") < injected.index("saqPanelHooked")
 
 

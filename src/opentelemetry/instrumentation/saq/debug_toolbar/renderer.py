@@ -19,8 +19,6 @@ import importlib.resources
 import logging
 import typing as t
 
-from markupsafe import Markup
-
 from opentelemetry.instrumentation.saq.debug_toolbar.panel_view import panel_view
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import render
 
@@ -91,7 +89,8 @@ def _hook_dock() -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def dock_script() -> Markup:
+def dock_script() -> str:
     package = importlib.resources.files("opentelemetry.instrumentation.saq.debug_toolbar")
     source = package.joinpath("static", "dock.js").read_text(encoding="utf-8")
-    return Markup(f"<script>{source}</script>")  # our own file, no user data in it
+    # A plain str on purpose: Markup would escape the toolbar's HTML it is appended to.
+    return f"<script>{source}</script>"
