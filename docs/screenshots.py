@@ -1,12 +1,17 @@
-"""Take the README's screenshots from a real page of the demo app, in headless Chromium.
+"""Take the README's screenshots from real pages of the demo app, in headless Chromium.
 
-python docs/screenshots.py      # writes docs/panel.png and docs/trace-page.png
+    python docs/screenshots.py      # writes docs/panel-right.png, panel-bottom.png, trace-page.png
+
+tests/docs/test_screenshots.py runs ``take()`` into a temporary directory and checks what
+each picture shows, so a change that breaks them fails a test instead of going unnoticed.
+Every wait is for a state (the jobs settled, the table loaded), never for a time.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+import typing as t
 from pathlib import Path
 
 import httpx
@@ -20,38 +25,102 @@ from saq.queue import Queue  # noqa: E402
 
 from tests.browser import browser_page, serving  # noqa: E402
 
+# What the /everything request's jobs come to: the CRM sync succeeds on its retry, the
+# invoice fails, the reminder waits 30 s.
+SETTLED = "4 jobs · 2 complete · 1 failed · 1 queued"
+DOCKS = {"right": ("panel-right.png", 1000, 360), "bottom": ("panel-bottom.png", 1400, 560)}
 
-def main() -> None:
+# Read in the page: what a reader of the picture would check by eye.
+_PANEL_FACTS = """() => {
+  const details = document.querySelector('#debug-toolbar .toolbar-details');
+  const panel = details.querySelector('[data-saq-panel]');
+  const ids = [...panel.querySelectorAll('code.saq-id')];
+  const head = panel.querySelector('thead');
+  return {
+    rows: panel.querySelectorAll('tr.saq-job').length,
+    failed_attempts: panel.querySelectorAll('.saq-attempt').length,
+    link: panel.querySelector('a.saq-trace-link')?.getAttribute('href') ?? null,
+    header_shown: getComputedStyle(head).display !== 'none',
+    broken_ids: ids.filter(e => e.getClientRects().length > 1).map(e => e.textContent),
+    page_scrolls_sideways: document.scrollingElement.scrollWidth > window.innerWidth,
+    panel_scrolls_sideways: details.scrollWidth > details.clientWidth,
+    width: Math.round(details.getBoundingClientRect().width),
+  };
+}"""
+
+_TRACE_FACTS = """() => ({
+  rows: document.querySelectorAll('li.row').length,
+  first_tick: document.querySelector('.ticks .tick')?.textContent ?? null,
+  gaps: [...document.querySelectorAll('.ticks .gap')].map(e => e.textContent),
+  request_spans: document.querySelectorAll('li.kind-request-span').length,
+  job_spans: document.querySelectorAll('li.kind-job-span').length,
+  page_scrolls_sideways: document.scrollingElement.scrollWidth > window.innerWidth,
+})"""
+
+
+def take(out: Path) -> dict[str, dict[str, t.Any]]:
+    """Write the three screenshots into ``out``; returns what each one shows."""
+    facts: dict[str, dict[str, t.Any]] = {}
     redis = EmbeddedRedis()
     redis.start()
     try:
         app = create_app(Queue.from_url(redis.url, name=QUEUE_NAME), in_process_worker=True)
         with serving(app) as base, browser_page() as page:
-            httpx.get(f"{base}/gallery", timeout=30)
-            httpx.get(f"{base}/invoice")
-            time.sleep(1)
-            # The toolbar docked at the bottom, tall enough to read the panel.
-            page.add_init_script(
-                "localStorage.setItem('debug-toolbar-position', 'bottom');"
-                "localStorage.setItem('debug-toolbar-size', '640');"
-            )
-            page.goto(f"{base}/everything")
-            time.sleep(2.5)  # the CRM sync's retry runs 0.5 s after its first failure
-            page.click('button.toolbar-panel-btn[data-panel-id="SAQPanel"]')
-            page.wait_for_selector(".toolbar-details.expanded")
-            time.sleep(0.5)
-            page.screenshot(path=str(ROOT / "docs" / "panel.png"), full_page=False)
+            for dock, (name, width, size) in DOCKS.items():
+                page.set_viewport_size({"width": width, "height": 900})
+                page.goto(f"{base}/")  # the toolbar reads its dock from localStorage on load
+                page.evaluate(
+                    "([dock, size]) => { localStorage.setItem('debug-toolbar-position', dock);"
+                    "localStorage.setItem('debug-toolbar-size', size);"
+                    "localStorage.setItem('debug-toolbar-collapsed', 'false'); }",
+                    [dock, str(size)],
+                )
+                page.goto(f"{base}/everything")
+                request_id = page.get_attribute("#debug-toolbar", "data-request-id")
+                stats = _wait_for_panel(base, str(request_id))
+                # The toolbar fades its panel in; a picture mid-fade would be half there.
+                page.add_style_tag(content="#debug-toolbar * { transition: none !important }")
+                page.click('button.toolbar-panel-btn[data-panel-id="SAQPanel"]')
+                page.wait_for_selector(".toolbar-details.expanded [data-saq-panel]")
+                facts[name] = page.evaluate(_PANEL_FACTS)
+                page.screenshot(path=str(out / name))
 
-            httpx.get(f"{base}/signup")
-            time.sleep(2)
-            traces = httpx.get(f"{base}/_debug_toolbar/saq/api/traces").json()["traces"]
-            signup = next(t for t in traces if t["path"] == "/signup")
-            page.goto(base + signup["page"])
+            _wait_for_trace(base, stats["trace_id"])
+            page.set_viewport_size({"width": 1400, "height": 900})
+            page.goto(base + stats["trace_page"])
             page.wait_for_selector("li.row")
-            page.screenshot(path=str(ROOT / "docs" / "trace-page.png"), full_page=True)
+            facts["trace-page.png"] = page.evaluate(_TRACE_FACTS)
+            page.screenshot(path=str(out / "trace-page.png"), full_page=True)
     finally:
         redis.stop()
+    return facts
+
+
+def _wait_for_panel(base: str, request_id: str) -> dict[str, t.Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        data = httpx.get(f"{base}/_debug_toolbar/api/requests/{request_id}").json()
+        stats: dict[str, t.Any] = data["panel_data"]["SAQPanel"]
+        if stats["summary"] == SETTLED:
+            return stats
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the demo's jobs did not settle: {stats['summary']}")
+        time.sleep(0.1)
+
+
+def _wait_for_trace(base: str, trace_id: str) -> None:
+    """Until the trace holds both CRM attempts and the invoice's failure."""
+    deadline = time.monotonic() + 30
+    while True:
+        view = httpx.get(f"{base}/_debug_toolbar/saq/api/traces/{trace_id}").json()
+        attempts = [row for row in view["rows"] if row["kind"] == "process"]
+        if len(attempts) >= 4:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the trace did not fill in")
+        time.sleep(0.1)
 
 
 if __name__ == "__main__":
-    main()
+    for name, shown in take(ROOT / "docs").items():
+        print(name, shown)

@@ -33,7 +33,13 @@ async def slow(ctx: Ctx, *, seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-FUNCTIONS = [send_email, flaky_report, slow]
+async def flaky_once(ctx: Ctx) -> str:
+    if ctx["job"].attempts == 1:
+        raise ValueError("first try <b>lost</b>")
+    return "ok"
+
+
+FUNCTIONS = [send_email, flaky_report, slow, flaky_once]
 
 
 async def enqueue_signup(queue: Queue) -> None:
@@ -99,6 +105,18 @@ def litestar_app(
         await queue.enqueue("send_email", to=f"{tag}-2@example.com")
         return {"tag": tag}
 
+    @get("/retry")
+    async def retry(delay: float = 0.0) -> dict[str, bool]:
+        await queue.enqueue("flaky_once", retries=2, retry_delay=delay)
+        return {"ok": True}
+
+    @get("/map")
+    async def fan_out() -> dict[str, bool]:
+        # The same token on every job: the addresses tell them apart, the token stays hidden.
+        kwargs = [{"to": f"user{i}@example.com", "api_token": "tok-map-secret"} for i in (1, 2, 3)]
+        await queue.map("send_email", kwargs, timeout=15)
+        return {"ok": True}
+
     async def connect() -> None:
         await queue.connect()
 
@@ -108,7 +126,7 @@ def litestar_app(
     if trace_pages:
         plugins.append(SAQTracePlugin())
     return Litestar(
-        [signup, page, slow_job, tagged],
+        [signup, page, slow_job, tagged, retry, fan_out],
         plugins=plugins,
         on_startup=[startup],
         on_shutdown=[shutdown],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import typing as t
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from litestar.testing import TestClient
 from saq.queue.redis import RedisQueue
 
 from tests.debug_toolbar.apps import PANEL, litestar_app
+from tests.debug_toolbar.panel_html import rows, saq_section
 from tests.debug_toolbar.test_panel import SIGNUP_FINAL, assert_signup_panel
 from tests.debug_toolbar.toolbar_api import panel, request_id, statuses, wait_for_panel
 from tests.servers import RedisServer
@@ -73,6 +75,28 @@ def test_jobs_of_a_worker_in_another_process_are_read_from_their_queue(
     assert_signup_panel(stats, queue)
 
 
+def back_in_queue(stats: dict[str, t.Any]) -> bool:
+    return statuses(stats) == [("flaky_once", "queued")] and stats["jobs"][0]["attempts"] == 1
+
+
+def test_a_remote_job_waiting_for_its_retry_shows_the_failed_attempts_error(
+    redis_url: str, worker_process: str
+) -> None:
+    queue = RedisQueue.from_url(redis_url, name=worker_process)
+    with TestClient(litestar_app(queue, worker=False)) as client:
+        client.get("/retry", params={"delay": 3600})
+        rid = request_id(client, "/retry")
+        stats = wait_for_panel(client, rid, back_in_queue, timeout=30)
+        page = client.get(f"/_debug_toolbar/{rid}").text
+
+    (job,) = stats["jobs"]
+    assert (job["status"], job["error"]) == ("queued", None)
+    assert job["errors"] == [{"attempt": 1, "error": "ValueError: first try <b>lost</b>"}]
+    (row,) = rows(saq_section(page))
+    assert row.status == "queued" and "1 attempt" in row.cells
+    assert row.attempts == [(1, "ValueError: first try &lt;b&gt;lost&lt;/b&gt;")]
+
+
 def stopping_app(queue: RedisQueue, server: RedisServer) -> Litestar:
     @get("/enqueue-then-redis-dies")
     async def handler() -> dict[str, bool]:
@@ -107,7 +131,7 @@ def test_redis_stopped_mid_request_still_renders_the_panel() -> None:
     (note,) = stats["notes"]
     assert "queue 'doomed' could not be read" in note
     assert page.status_code == 200
-    assert "send_email · unknown" in page.text
+    assert 'data-status="unknown" data-function="send_email"' in page.text
 
 
 def test_a_slow_redis_times_out_the_lookup_and_the_panel_catches_up_later(

@@ -160,3 +160,32 @@ def test_fastapi_serves_the_pages_after_one_call(redis_url: str) -> None:
     assert page.status_code == 200 and "send_email" in page.text
     assert trace_id in listing.text
     assert unknown.status_code == 404 and malformed.status_code == 404
+
+
+def test_the_list_page_says_when_a_requests_jobs_retried(redis_url: str) -> None:
+    with TestClient(litestar_app(new_queue(redis_url))) as client:
+        client.get("/retry")
+        trace_id = panel(client, request_id(client, "/retry"))["trace_id"]
+        wait_for_trace(client, trace_id, lambda v: v["worst_status"] == "complete")
+        traces = client.get(API).json()["traces"]
+        page = client.get("/_debug_toolbar/saq/").text
+        trace_page = client.get(f"/_debug_toolbar/saq/{trace_id}").text
+
+    (listed,) = [trace for trace in traces if trace["trace_id"] == trace_id]
+    assert (listed["worst_status"], listed["retries"]) == ("complete", 1)
+    (line,) = [line for line in page.split("<tr ")[1:] if trace_id in line]
+    assert '<span class="badge complete">complete</span> <span class="retries">· 1 retry' in line
+    assert "· 1 retry ·" in trace_page
+
+
+def test_a_request_that_awaited_map_jobs_says_why_its_bar_is_long(redis_url: str) -> None:
+    with TestClient(litestar_app(new_queue(redis_url))) as client:
+        client.get("/map")
+        trace_id = panel(client, request_id(client, "/map"))["trace_id"]
+        wait_for_trace(client, trace_id, lambda v: len(kinds(v, "send_email")) == 9)
+        page = client.get(f"/_debug_toolbar/saq/{trace_id}").text
+
+    (request_row,) = [row for row in page.split("<li ")[1:] if 'data-kind="request"' in row]
+    assert 'class="hint"' in request_row
+    assert "queue.map and queue.apply check job status every 0.5 s" in request_row
+    assert page.count('class="hint"') == 1  # only the request, never a job

@@ -8,6 +8,7 @@ trip per queue and a short timeout, so a slow or stopped Redis never holds up a 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import typing as t
@@ -23,6 +24,7 @@ from opentelemetry.instrumentation.saq._attributes import (
 )
 from opentelemetry.instrumentation.saq._outcome import error_summary, last_line
 from opentelemetry.instrumentation.saq._timing import queue_wait_ms
+from opentelemetry.instrumentation.saq.arguments import REDACTED
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -39,7 +41,7 @@ Entry = dict[str, t.Any]
 
 TERMINAL = frozenset({"complete", "failed", "aborted"})
 UNKNOWN = "unknown"
-_ICONS = {
+ICONS = {
     "complete": "✓",
     "failed": "✗",
     "aborted": "⊘",
@@ -72,6 +74,8 @@ def new_entry(enqueued: EnqueuedJob, arguments: ArgumentPolicy | None) -> Entry:
         "queue_ms": None,
         "run_ms": None,
         "error": None,
+        "errors": [],
+        "argument": None,
         "duplicate": enqueued.duplicate,
         "enqueued_at": _where(enqueued),
         "trace_id": f"{enqueued.trace_id:032x}",
@@ -116,21 +120,47 @@ def summary(entries: t.Iterable[Entry]) -> str:
 
 
 def queue_lines(entries: t.Iterable[Entry]) -> list[str]:
-    """One line per queue: 'Queue: default │ Total: 3 │ Complete: 1'."""
+    """One line per queue: 'Queue: default │ Total: 3 │ Complete: 1 │ Failed: 1'."""
     by_queue: dict[str, list[Entry]] = {}
     for entry in entries:
         by_queue.setdefault(entry["queue"], []).append(entry)
     lines = []
     for queue, jobs in by_queue.items():
         complete = sum(1 for job in jobs if job["status"] == "complete")
-        lines.append(f"Queue: {queue} │ Total: {len(jobs)} │ Complete: {complete}")
+        failed = sum(1 for job in jobs if job["status"] == "failed")
+        lines.append(
+            f"Queue: {queue} │ Total: {len(jobs)} │ Complete: {complete} │ Failed: {failed}"
+        )
     return lines
+
+
+def distinguish(entries: list[Entry]) -> None:
+    """Tell apart jobs of one function (``queue.map``) by the argument whose value differs.
+
+    Only shown arguments count, so the ArgumentPolicy has already redacted secrets and cut
+    long values; a non-secret argument is preferred to a redacted one.
+    """
+    by_function: dict[str, list[Entry]] = {}
+    for entry in entries:
+        by_function.setdefault(entry["function"], []).append(entry)
+    for same in by_function.values():
+        shown = [entry.get("arguments") for entry in same]
+        if len(same) < 2 or not all(isinstance(arguments, dict) for arguments in shown):
+            continue
+        cleaned = t.cast(list[dict[str, t.Any]], shown)
+        keys = [key for key in cleaned[0] if all(key in arguments for arguments in cleaned)]
+        differing = [key for key in keys if len({_text(a[key]) for a in cleaned}) > 1]
+        differing.sort(key=lambda key: cleaned[0][key] == REDACTED)
+        if differing:
+            key = differing[0]
+            for entry, arguments in zip(same, cleaned):
+                entry["argument"] = f"{key}={_text(arguments[key])}"
 
 
 def badge(entry: Entry) -> str:
     """'✓ send_email · complete · waited 3 ms · ran 45 ms · 1 attempt'."""
     status = entry["status"]
-    parts = [f"{_ICONS.get(status, '?')} {entry['function']}", status]
+    parts = [f"{ICONS.get(status, '?')} {entry['function']}", status]
     if entry.get("duplicate"):
         parts.append("duplicate key: not enqueued again")
     if entry["queue_ms"] is not None:
@@ -141,7 +171,25 @@ def badge(entry: Entry) -> str:
     parts.append(f"{attempts} attempt{'' if attempts == 1 else 's'}")
     if entry["error"]:
         parts.append(entry["error"])
+    parts += [
+        f"attempt {failure['attempt']}: {failure['error']}"
+        for failure in entry.get("errors", [])
+        if failure["error"] != entry["error"]
+    ]
     return " · ".join(parts)
+
+
+def _text(value: t.Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _note_error(entry: Entry, attempt: int, error: str | None) -> None:
+    """Keep one error per attempt, across refreshes: a queue only holds the latest."""
+    if not error or attempt < 1:
+        return
+    known = [failure for failure in entry["errors"] if failure["attempt"] != attempt]
+    known.append({"attempt": attempt, "error": error})
+    entry["errors"] = sorted(known, key=lambda failure: failure["attempt"])
 
 
 def _ms(value: int) -> str:
@@ -186,11 +234,16 @@ def _from_spans(entry: Entry, spans: list[ReadableSpan]) -> None:
     if last.start_time is not None and last.end_time is not None:
         entry["run_ms"] = (last.end_time - last.start_time) // 1_000_000
     failed = last.status.status_code is StatusCode.ERROR and entry["status"] != "complete"
-    entry["error"] = (
-        error_summary((last.attributes or {}).get(ERROR_TYPE), last.status.description)
-        if failed
-        else None
-    )
+    entry["error"] = _span_error(last) if failed else None
+    for attempt, span in enumerate(spans, start=1):
+        if span.status.status_code is StatusCode.ERROR:
+            number = (span.attributes or {}).get(SAQ_JOB_ATTEMPT, attempt)
+            _note_error(entry, int(t.cast(int, number)), _span_error(span))
+
+
+def _span_error(span: ReadableSpan) -> str | None:
+    """``"ValueError: the message"``: the span's error.type and its description."""
+    return error_summary((span.attributes or {}).get(ERROR_TYPE), span.status.description)
 
 
 async def _from_queue(queue: Queue, items: list[TrackedJob], timeout: float) -> str | None:
@@ -217,3 +270,7 @@ def _from_job(entry: Entry, job: Job | None) -> None:
     entry["queue_ms"] = queue_wait_ms(job)
     entry["run_ms"] = max(0, job.completed - job.started) if job.completed and job.started else None
     entry["error"] = last_line(job.error) if entry["status"] in ("failed", "aborted") else None
+    # A job back in its queue with an error is waiting for its retry: that error is the
+    # last attempt's, and SAQ will overwrite it, so it is kept now.
+    if entry["status"] in ("failed", "aborted", "queued"):
+        _note_error(entry, job.attempts, last_line(job.error))

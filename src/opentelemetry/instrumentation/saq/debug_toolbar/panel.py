@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor, _capture
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
-from opentelemetry.instrumentation.saq.debug_toolbar import jobs
+from opentelemetry.instrumentation.saq.debug_toolbar import jobs, renderer
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import page_path
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store, tracer
 
@@ -110,6 +110,10 @@ class SAQPanel(Panel):
         self._open: OrderedDict[t.Any, RequestJobs] = OrderedDict()
         self._pending: dict[t.Any, list[jobs.TrackedJob]] = {}
         self._watchers: set[asyncio.Task[None]] = set()
+        try:
+            renderer.install()
+        except Exception:  # the generic table is a fine panel too
+            logger.debug("the SAQ panel keeps the toolbar's generic table", exc_info=True)
 
     # The toolbar calls these hooks outside any try on some response paths: an error here
     # would break the user's response, so each one logs and carries on instead.
@@ -149,18 +153,18 @@ class SAQPanel(Panel):
         request.close(context.metadata)
         arguments = self.argument_policy if self.show_arguments else None
         tracked = [jobs.TrackedJob(e, jobs.new_entry(e, arguments)) for e in request.enqueued]
-        notes = await jobs.refresh(tracked, trace_store(), self.lookup_timeout)
         entries = [item.entry for item in tracked]
+        jobs.distinguish(entries)
+        notes = await jobs.refresh(tracked, trace_store(), self.lookup_timeout)
         trace_id = _trace_id(request)
-        stats: dict[str, t.Any] = {"summary": ""}
-        _describe(stats, tracked, notes)
-        stats["trace_page"] = page_path(trace_id) if trace_id and entries else None
-        stats["trace_id"] = trace_id
-        stats["jobs"] = entries
+        stats: dict[str, t.Any] = {
+            "trace_page": page_path(trace_id) if trace_id and entries else None,
+            "trace_id": trace_id,
+            "jobs": entries,
+        }
         if not SAQInstrumentor().is_instrumented_by_opentelemetry:
-            stats.setdefault("notes", []).append(
-                "SAQ is not instrumented: call SAQInstrumentor().instrument() at startup"
-            )
+            notes.append("SAQ is not instrumented: call SAQInstrumentor().instrument() at startup")
+        _describe(stats, tracked, notes)
         # Kept for process_response, which hands the stored dict to a watcher.
         self._pending[context.request_id] = tracked
         return stats
@@ -193,8 +197,13 @@ class SAQPanel(Panel):
         return "jobs this request enqueued"
 
 
+# The order the toolbar's generic table shows the stats in, when it shows them: what
+# happened, one line per job, the way to the trace page, then the details.
+_READING_ORDER = ("summary", "notes", "tasks", "trace_page", "queues", "trace_id", "jobs")
+
+
 def _describe(stats: dict[str, t.Any], tracked: list[jobs.TrackedJob], notes: list[str]) -> None:
-    """The readable part of the stats, first in the table: summary, one line per job."""
+    """The readable part of the stats, refreshed in place and kept in reading order."""
     entries = [item.entry for item in tracked]
     stats["summary"] = jobs.summary(entries)
     stats["tasks"] = [entry["badge"] for entry in entries]
@@ -203,6 +212,12 @@ def _describe(stats: dict[str, t.Any], tracked: list[jobs.TrackedJob], notes: li
         stats["notes"] = notes
     else:
         stats.pop("notes", None)
+    # Reordered in place: the toolbar stores this very dict.
+    ordered = {key: stats.pop(key) for key in _READING_ORDER if key in stats}
+    rest = dict(stats)
+    stats.clear()
+    stats.update(ordered)
+    stats.update(rest)
 
 
 def _trace_id(request: RequestJobs) -> str | None:

@@ -59,6 +59,7 @@ def summary(trace_id: int, spans: list[ReadableSpan]) -> dict[str, t.Any]:
         "name": root.name if root is not None else None,
         "jobs": len(jobs),
         "worst_status": _worst(jobs.values()),
+        "retries": _retries(spans),
         "started_at": start / 1e9,
         "page": page_path(trace_id),
     }
@@ -274,6 +275,16 @@ def _job_states(spans: list[ReadableSpan]) -> dict[str, str]:
             if attempt >= states.get(key, (-1, ""))[0]:
                 states[key] = (attempt, status)
     return {key: state for key, (_, state) in states.items()}
+
+
+def _retries(spans: list[ReadableSpan]) -> int:
+    """Attempts that ended with the job back in its queue, to be tried again."""
+    return sum(
+        1
+        for span in spans
+        if span.kind is SpanKind.CONSUMER
+        and (span.attributes or {}).get(SAQ_JOB_STATUS) == "queued"
+    )
 
 
 def _worst(statuses: t.Iterable[str]) -> str | None:

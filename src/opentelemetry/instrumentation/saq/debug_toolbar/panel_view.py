@@ -1,0 +1,77 @@
+"""The panel's stats as the rows of its table: plain values, one dict per job.
+
+The toolbar stores the stats as JSON and hands them back to the renderer, so this reads
+them defensively: a missing field shows as a dash, never as an error.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from opentelemetry.instrumentation.saq.debug_toolbar.jobs import ICONS, UNKNOWN
+from opentelemetry.instrumentation.saq.debug_toolbar.templating import plural
+
+Stats = t.Mapping[str, t.Any]
+
+
+def panel_view(stats: Stats) -> dict[str, t.Any]:
+    """Everything the panel template shows, in the order it shows it."""
+    jobs = [_job(job) for job in _dicts(stats.get("jobs"))]
+    return {
+        "summary": str(stats.get("summary") or plural(len(jobs), "job")),
+        "notes": [str(note) for note in _list(stats.get("notes"))],
+        "queues": [str(line) for line in _list(stats.get("queues"))],
+        "trace_page": _local_path(stats.get("trace_page")),
+        "trace_id": str(stats.get("trace_id") or ""),
+        "jobs": jobs,
+    }
+
+
+def _job(job: Stats) -> dict[str, t.Any]:
+    status = str(job.get("status") or UNKNOWN)
+    attempts = _int(job.get("attempts"))
+    errors = [
+        {"attempt": _int(failure.get("attempt")), "error": str(failure.get("error") or "")}
+        for failure in _dicts(job.get("errors"))
+    ]
+    final = job.get("error")
+    if final and not any(failure["error"] == final for failure in errors):
+        errors.append({"attempt": attempts, "error": str(final)})
+    return {
+        "status": status,
+        "icon": ICONS.get(status, ICONS[UNKNOWN]),
+        "function": str(job.get("function") or "?"),
+        "argument": str(job["argument"]) if job.get("argument") else None,
+        "queue": str(job.get("queue") or "?"),
+        "attempts": attempts,
+        "retries": max(0, attempts - 1),
+        "errors": errors,
+        "waited_ms": _number(job.get("queue_ms")),
+        "ran_ms": _number(job.get("run_ms")),
+        "enqueued_at": str(job["enqueued_at"]) if job.get("enqueued_at") else None,
+        "duplicate": bool(job.get("duplicate")),
+        "key": str(job.get("key") or ""),
+    }
+
+
+def _local_path(value: t.Any) -> str | None:
+    """Only a path on this server is made a link (the stats are plain JSON, anyone's)."""
+    text = str(value) if value else ""
+    return text if text.startswith("/") and not text.startswith("//") else None
+
+
+def _dicts(value: t.Any) -> list[Stats]:
+    return [item for item in _list(value) if isinstance(item, dict)]
+
+
+def _list(value: t.Any) -> list[t.Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: t.Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _number(value: t.Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok else None

@@ -1,0 +1,48 @@
+"""The README's screenshots are made by docs/screenshots.py; this runs it, so they stay true.
+
+The pictures are written to a temporary directory (pixels differ run to run: times, ids);
+what each one shows is checked, and the checked-in files must be pictures of the same size.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "docs"))
+
+import screenshots  # noqa: E402
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", path
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
+def test_the_screenshot_script_shows_what_the_readme_says(tmp_path: Path) -> None:
+    facts = screenshots.take(tmp_path)
+
+    right, bottom = facts["panel-right.png"], facts["panel-bottom.png"]
+    for dock in (right, bottom):
+        assert dock["rows"] == 4  # the /everything request's jobs, one row each
+        assert dock["failed_attempts"] == 2  # the CRM sync's first try and the invoice
+        assert str(dock["link"]).startswith("/_debug_toolbar/saq/")
+        assert dock["broken_ids"] == []
+        assert not dock["page_scrolls_sideways"] and not dock["panel_scrolls_sideways"]
+    assert right["width"] <= 360 and not right["header_shown"]  # stacked lines
+    assert bottom["header_shown"]  # a table with its header
+    trace = facts["trace-page.png"]
+    assert trace["first_tick"] == "0 ms"
+    assert trace["gaps"] and all(gap.endswith(" idle") for gap in trace["gaps"])
+    assert trace["request_spans"] >= 1 and trace["job_spans"] >= 1
+    assert not trace["page_scrolls_sideways"]
+
+    for name in facts:
+        fresh, committed = png_size(tmp_path / name), png_size(ROOT / "docs" / name)
+        assert fresh[0] == committed[0], name
+        if name != "trace-page.png":  # a full-page picture's height follows its rows
+            assert fresh == committed, name
