@@ -80,8 +80,11 @@ def new_entry(enqueued: EnqueuedJob, arguments: ArgumentPolicy | None) -> Entry:
     return entry
 
 
-async def refresh(tracked: list[TrackedJob], store: TraceStore | None, timeout: float) -> list[str]:
-    """Bring unfinished entries up to date; returns notes on what could not be read."""
+async def refresh(
+    tracked: list[TrackedJob], store: TraceStore | None, timeout: float
+) -> dict[str, str]:
+    """Bring unfinished entries up to date, reading each queue once whatever the number of
+    jobs; returns a note per queue that could not be read, by queue name."""
     pending: dict[int, tuple[Queue, list[TrackedJob]]] = {}
     for item in tracked:
         if item.entry["status"] in TERMINAL:
@@ -92,14 +95,26 @@ async def refresh(tracked: list[TrackedJob], store: TraceStore | None, timeout: 
         if not spans or item.entry["status"] not in TERMINAL:
             queue = item.enqueued.queue
             pending.setdefault(id(queue), (queue, []))[1].append(item)
-    notes = []
+    notes = {}
     for queue, items in pending.values():
         note = await _from_queue(queue, items, timeout)
         if note:
-            notes.append(note)
+            notes[queue.name] = note
     for item in tracked:
         item.entry["badge"] = badge(item.entry)
     return notes
+
+
+def describe(stats: dict[str, t.Any], tracked: list[TrackedJob], notes: list[str]) -> None:
+    """The readable part of the stats, first in the table: summary, one line per job."""
+    entries = [item.entry for item in tracked]
+    stats["summary"] = summary(entries)
+    stats["tasks"] = [entry["badge"] for entry in entries]
+    stats["queues"] = queue_lines(entries)
+    if notes:
+        stats["notes"] = notes
+    else:
+        stats.pop("notes", None)
 
 
 def summary(entries: t.Iterable[Entry]) -> str:

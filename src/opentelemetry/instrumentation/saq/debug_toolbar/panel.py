@@ -13,7 +13,6 @@ Settings are class attributes; subclass to change them::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.instrumentation.saq import SAQInstrumentor, _capture
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.debug_toolbar import jobs
+from opentelemetry.instrumentation.saq.debug_toolbar.refresher import Refresher
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import page_path
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store, tracer
 
@@ -101,15 +101,18 @@ class SAQPanel(Panel):
     watch_seconds: t.ClassVar[float] = 300.0
     """After the response, keep refreshing unfinished jobs for this long."""
     watch_interval: t.ClassVar[float] = 0.5
+    """Seconds between two reads of the followed jobs (one round trip per queue)."""
+    max_followed_requests: t.ClassVar[int] = 200
+    """Requests followed at once after their response; the oldest is dropped first."""
 
-    __slots__ = ("_open", "_pending", "_watchers")
+    __slots__ = ("_open", "_pending", "_refresher")
 
     def __init__(self, toolbar: DebugToolbar) -> None:
         super().__init__(toolbar)
         # One panel serves all concurrent requests: state is keyed by request id.
         self._open: OrderedDict[t.Any, RequestJobs] = OrderedDict()
-        self._pending: dict[t.Any, list[jobs.TrackedJob]] = {}
-        self._watchers: set[asyncio.Task[None]] = set()
+        self._pending: dict[t.Any, tuple[str | None, list[jobs.TrackedJob]]] = {}
+        self._refresher: Refresher | None = None  # one per app, made on first use
 
     # The toolbar calls these hooks outside any try on some response paths: an error here
     # would break the user's response, so each one logs and carries on instead.
@@ -153,7 +156,7 @@ class SAQPanel(Panel):
         entries = [item.entry for item in tracked]
         trace_id = _trace_id(request)
         stats: dict[str, t.Any] = {"summary": ""}
-        _describe(stats, tracked, notes)
+        jobs.describe(stats, tracked, list(notes.values()))
         stats["trace_page"] = page_path(trace_id) if trace_id and entries else None
         stats["trace_id"] = trace_id
         stats["jobs"] = entries
@@ -161,48 +164,36 @@ class SAQPanel(Panel):
             stats.setdefault("notes", []).append(
                 "SAQ is not instrumented: call SAQInstrumentor().instrument() at startup"
             )
-        # Kept for process_response, which hands the stored dict to a watcher.
-        self._pending[context.request_id] = tracked
+        # Kept for process_response, which hands the stored dict to the refresher.
+        self._pending[context.request_id] = (trace_id, tracked)
         return stats
 
     def _follow(self, context: RequestContext) -> None:
-        tracked = self._pending.pop(context.request_id, None)
-        if not tracked or all(item.entry["status"] in jobs.TERMINAL for item in tracked):
+        trace_id, tracked = self._pending.pop(context.request_id, (None, []))
+        if not tracked:
             return
         # The toolbar stores this very dict (its storage copies shallowly), so updating it
         # in place makes a job that finishes after the response show up when opened later.
         stats = context.get_panel_data(self.get_panel_id())
-        task = asyncio.get_running_loop().create_task(self._watch(stats, tracked))
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+        self.refresher().remember(
+            context.request_id, int(trace_id, 16) if trace_id else None, stats, tracked
+        )
 
-    async def _watch(self, stats: dict[str, t.Any], tracked: list[jobs.TrackedJob]) -> None:
-        deadline = time.monotonic() + self.watch_seconds
-        store = trace_store()
-        try:
-            while time.monotonic() < deadline:
-                await asyncio.sleep(self.watch_interval)
-                notes = await jobs.refresh(tracked, store, self.lookup_timeout)
-                _describe(stats, tracked, notes)
-                if all(item.entry["status"] in jobs.TERMINAL for item in tracked):
-                    return
-        except Exception:
-            logger.warning("stopped refreshing the jobs of a request", exc_info=True)
+    def refresher(self) -> Refresher:
+        """The app's one refresher of unfinished jobs (one panel serves the whole app)."""
+        if self._refresher is None:
+            self._refresher = Refresher(
+                panel_id=self.get_panel_id(),
+                storage=getattr(self._toolbar, "storage", None),
+                interval=self.watch_interval,
+                watch_seconds=self.watch_seconds,
+                lookup_timeout=self.lookup_timeout,
+                max_requests=self.max_followed_requests,
+            )
+        return self._refresher
 
     def get_nav_subtitle(self) -> str:
         return "jobs this request enqueued"
-
-
-def _describe(stats: dict[str, t.Any], tracked: list[jobs.TrackedJob], notes: list[str]) -> None:
-    """The readable part of the stats, first in the table: summary, one line per job."""
-    entries = [item.entry for item in tracked]
-    stats["summary"] = jobs.summary(entries)
-    stats["tasks"] = [entry["badge"] for entry in entries]
-    stats["queues"] = jobs.queue_lines(entries)
-    if notes:
-        stats["notes"] = notes
-    else:
-        stats.pop("notes", None)
 
 
 def _trace_id(request: RequestJobs) -> str | None:

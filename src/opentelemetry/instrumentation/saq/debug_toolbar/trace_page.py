@@ -135,17 +135,22 @@ def render_trace(view: dict[str, t.Any]) -> str:
         f"<p>{view['jobs']} job{'' if view['jobs'] == 1 else 's'} · worst status "
         f'<span class="badge {escape(str(view["worst_status"]))}">'
         f"{escape(str(view['worst_status'] or '-'))}</span> · {_fmt_ms(total)} · trace "
-        f"<code>{escape(view['trace_id'])}</code></p></header>"
+        f"<code>{escape(view['trace_id'])}</code>"
+        f"{_services(view.get('services') or [])}</p></header>"
     )
     body = (
         f'<main><p class="legend">{legend}</p>'
         f'<div class="axis"><span></span><div class="ticks">{ticks}</div><span></span></div>'
         f'<ol class="waterfall">{rows}</ol></main>'
     )
-    # Refresh while jobs are still on their way, so the page is live without a script.
-    pending = any(row.get("pending") for row in view["rows"])
-    unfinished = pending or view["worst_status"] in ("queued", "active", "retrying")
-    return _page(f"SAQ trace {_request_title(view)}", header + body, refresh=unfinished)
+    # Refresh while jobs are still on their way (and the panel's watch window lasts), so
+    # the page is live without a script.
+    return _page(f"SAQ trace {_request_title(view)}", header + body, refresh=view["reload"])
+
+
+def _services(services: list[str]) -> str:
+    names = ", ".join(f'<span class="service">{escape(name)}</span>' for name in services)
+    return f" · services {names}" if names else ""
 
 
 def _row(row: dict[str, t.Any], total: float) -> str:
@@ -164,6 +169,8 @@ def _row(row: dict[str, t.Any], total: float) -> str:
         outcome = "will retry" if outcome == "queued" else outcome
         attempt, status = escape(str(row.get("attempt"))), escape(str(outcome))
         detail += f" <small>attempt {attempt} · {status}</small>"
+    if row["kind"] == "process" and row.get("service"):
+        detail += f' <small class="service">on {escape(str(row["service"]))}</small>'
     classes = f"row kind-{escape(row['kind'])} status-{escape(row['status'])}"
     if row.get("pending"):
         classes += " pending"
@@ -172,7 +179,8 @@ def _row(row: dict[str, t.Any], total: float) -> str:
         f' data-kind="{escape(row["kind"])}"'
         f' data-start-ms="{float(row["start_ms"])}" data-status="{escape(row["status"])}"'
         f' data-function="{escape(str(row.get("function") or ""))}"'
-        f' data-attempt="{escape(str(row.get("attempt") or ""))}">'
+        f' data-attempt="{escape(str(row.get("attempt") or ""))}"'
+        f' data-service="{escape(str(row.get("service") or ""))}">'
         f'<span class="label">{escape(str(row["name"]))}{detail}</span>'
         f'<span class="track"><span class="bar" style="left:{left:.3f}%;width:{width:.3f}%"'
         f' title="{escape(title)}"></span></span>'
