@@ -33,6 +33,13 @@ class WatchBriefly(SAQPanel):
     watch_interval = 0.2
 
 
+def wait_until(condition: t.Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
 def new_queue(redis_url: str) -> RedisQueue:
     return RedisQueue.from_url(redis_url, name=f"follow-{uuid.uuid4().hex[:8]}")
 
@@ -66,8 +73,7 @@ def test_many_followed_requests_cost_one_read_per_queue_per_tick(redis_url: str)
             client.get("/page")
         refresher = the_refresher(app)
         before = (reads[0], refresher.ticks)
-        while refresher.ticks < before[1] + 4:
-            time.sleep(0.05)
+        wait_until(lambda: refresher.ticks >= before[1] + 4)
         after = (reads[0], refresher.ticks)
 
     assert refresher.following == 10  # the documented bound
@@ -85,8 +91,7 @@ def test_the_refresher_stops_when_nothing_is_left_to_follow(redis_url: str) -> N
         rid = request_id(client, "/slow")
         wait_for_panel(client, rid, lambda s: s["jobs"][0]["status"] == "complete")
         refresher = the_refresher(app)
-        while refresher.following:
-            time.sleep(0.05)
+        wait_until(lambda: not refresher.following)
         ticks = refresher.ticks
         time.sleep(0.5)  # an idle app: no tick at all
         assert refresher.ticks == ticks
