@@ -104,3 +104,26 @@ def test_shutdown_clears_the_store() -> None:
     assert store.force_flush() is True
     provider.shutdown()
     assert len(store) == 0
+
+
+def test_received_spans_join_known_traces_once_within_the_bounds() -> None:
+    store = TraceStore(max_spans_per_trace=3)
+    local = provider_with(store).get_tracer("local")
+    with local.start_as_current_span("request") as request:
+        pass
+    trace_id = request.get_span_context().trace_id
+    elsewhere = TraceStore()
+    remote = provider_with(elsewhere).get_tracer("remote")
+    parent = trace.set_span_in_context(request)
+    for name in ("a", "b", "c"):
+        with remote.start_as_current_span(name, context=parent):
+            pass
+    with remote.start_as_current_span("unrelated") as unrelated:
+        pass
+    received = [*elsewhere.get_trace(trace_id), *elsewhere.get_trace(unrelated.context.trace_id)]
+
+    assert store.add_received(received) == 2  # unrelated trace left out, "c" over the bound
+    assert store.add_received(received) == 0  # repeats are kept once
+    assert [span.name for span in store.get_trace(trace_id)] == ["request", "a", "b"]
+    assert unrelated.get_span_context().trace_id not in store
+    assert store.dropped_spans == 2  # "c", each time it came

@@ -77,7 +77,9 @@ def create_app(queue: Queue, in_process_worker: bool) -> Litestar:
         where = (
             "a worker in this process"
             if in_process_worker
-            else "workers in other processes (<code>saq examples.demo.worker.settings</code>)"
+            else "workers in other processes (<code>saq examples.demo.worker.settings</code>; "
+            "with <code>OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:8000"
+            "/_debug_toolbar/saq/v1/traces</code> their spans appear on the trace pages)"
         )
         return _page(
             "SAQ demo",
@@ -142,7 +144,8 @@ def create_app(queue: Queue, in_process_worker: bool) -> Litestar:
     return Litestar(
         [index, signup, invoice, reminder, gallery, everything],
         plugins=[
-            OpenTelemetryPlugin(OpenTelemetryConfig()),
+            # The toolbar's own routes (its OTLP receiver among them) are not the app's traffic.
+            OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/_debug_toolbar"])),
             DebugToolbarPlugin(toolbar),
             SAQTracePlugin(),
         ],

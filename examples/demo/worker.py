@@ -1,6 +1,12 @@
 """Settings for demo workers in their own processes::
 
-REDIS_URL=redis://localhost:6379 saq examples.demo.worker.settings
+    REDIS_URL=redis://localhost:6379 saq examples.demo.worker.settings
+
+To see their spans on the demo app's trace pages, export them to the app's receiver::
+
+    REDIS_URL=redis://localhost:6379 \
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:8000/_debug_toolbar/saq/v1/traces \
+    OTEL_BSP_SCHEDULE_DELAY=500 saq examples.demo.worker.settings
 """
 
 from __future__ import annotations

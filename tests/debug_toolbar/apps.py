@@ -10,6 +10,7 @@ from debug_toolbar.fastapi import FastAPIDebugToolbarConfig, setup_debug_toolbar
 from debug_toolbar.litestar import DebugToolbarPlugin, LitestarDebugToolbarConfig
 from fastapi import FastAPI
 from litestar import Litestar, MediaType, get
+from opentelemetry import trace
 from saq import Worker
 from saq.queue import Queue
 
@@ -21,7 +22,9 @@ Ctx = dict[str, t.Any]
 
 
 async def send_email(ctx: Ctx, *, to: str, api_token: str = "") -> str:
-    await asyncio.sleep(0.01)
+    # A span the job starts: it must show up under the job's attempt, wherever it ran.
+    with trace.get_tracer("tests.jobs").start_as_current_span("render email"):
+        await asyncio.sleep(0.01)
     return f"sent to {to}"
 
 
@@ -81,6 +84,7 @@ def litestar_app(
     enabled: bool = True,
     panel: t.Any = PANEL,
     trace_pages: bool = True,
+    **toolbar: t.Any,
 ) -> Litestar:
     @get("/signup")
     async def signup() -> dict[str, bool]:
@@ -121,7 +125,7 @@ def litestar_app(
         await queue.connect()
 
     startup, shutdown = in_app_worker(queue) if worker else (connect, queue.disconnect)
-    config = LitestarDebugToolbarConfig(enabled=enabled, extra_panels=[panel])
+    config = LitestarDebugToolbarConfig(enabled=enabled, extra_panels=[panel], **toolbar)
     plugins: list[t.Any] = [DebugToolbarPlugin(config)]
     if trace_pages:
         plugins.append(SAQTracePlugin())
@@ -133,7 +137,7 @@ def litestar_app(
     )
 
 
-def fastapi_app(queue: Queue, *, enabled: bool = True) -> FastAPI:
+def fastapi_app(queue: Queue, *, enabled: bool = True, **toolbar: t.Any) -> FastAPI:
     startup, shutdown = in_app_worker(queue)
     app = FastAPI(on_startup=[startup], on_shutdown=[shutdown])
 
@@ -142,7 +146,7 @@ def fastapi_app(queue: Queue, *, enabled: bool = True) -> FastAPI:
         await enqueue_signup(queue)
         return {"ok": True}
 
-    config = FastAPIDebugToolbarConfig(extra_panels=[PANEL], enabled=enabled)
+    config = FastAPIDebugToolbarConfig(extra_panels=[PANEL], enabled=enabled, **toolbar)
     setup_debug_toolbar(app, config)
     mount_trace_pages(app, config)
     return app

@@ -97,6 +97,39 @@ def test_a_remote_job_waiting_for_its_retry_shows_the_failed_attempts_error(
     assert row.attempts == [(1, "ValueError: first try &lt;b&gt;lost&lt;/b&gt;")]
 
 
+def test_the_trace_pages_tell_the_panels_story_of_jobs_run_elsewhere(
+    redis_url: str, worker_process: str
+) -> None:
+    """The worker exports nothing: the pages read the jobs' states as the panel does."""
+    queue = RedisQueue.from_url(redis_url, name=worker_process)
+    with TestClient(litestar_app(queue, worker=False)) as client:
+        client.get("/signup")
+        rid = request_id(client, "/signup")
+        stats = wait_for_panel(client, rid, lambda s: statuses(s) == SIGNUP_FINAL, timeout=30)
+        view = client.get(f"/_debug_toolbar/saq/api/traces/{stats['trace_id']}").json()
+        traces = client.get("/_debug_toolbar/saq/api/traces").json()["traces"]
+        (listed,) = [item for item in traces if item["trace_id"] == stats["trace_id"]]
+        page = client.get(stats["trace_page"]).text
+
+    assert view["worst_status"] == listed["worst_status"] == "failed"
+    rows = [
+        (r.get("function"), r["name"], r["status"], bool(r.get("pending"))) for r in view["rows"]
+    ]
+    assert [row for row in rows if row[1].endswith("no spans from its worker yet")] == [
+        ("send_email", "complete · read from the queue, no spans from its worker yet", "ok", False),
+        (
+            "flaky_report",
+            "failed · read from the queue, no spans from its worker yet",
+            "error",
+            False,
+        ),
+    ]
+    assert [row[1] for row in rows if row[3]] == [
+        "scheduled for later · no attempt seen by this process"
+    ]
+    assert "complete · read from the queue" in page
+
+
 def stopping_app(queue: RedisQueue, server: RedisServer) -> Litestar:
     @get("/enqueue-then-redis-dies")
     async def handler() -> dict[str, bool]:

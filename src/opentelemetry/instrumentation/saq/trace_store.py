@@ -77,6 +77,38 @@ class TraceStore(SpanProcessor):
             else:
                 self.dropped_spans += 1
 
+    def add_received(self, spans: t.Iterable[ReadableSpan]) -> int:
+        """Keep spans another process exported, of traces this store already holds; returns
+        how many were kept.
+
+        Spans of other traces are left out (a worker's cron jobs must not push the app's
+        requests out), and so are spans already kept (an exporter's retry, or an app that
+        exports its own spans back to itself).
+        """
+        kept = 0
+        seen: dict[int, set[int]] = {}  # span ids per trace, built once per call
+        with self._lock:
+            for span in spans:
+                context = span.context
+                trace = self._traces.get(context.trace_id) if context is not None else None
+                if trace is None or context is None:
+                    continue
+                ids = seen.get(context.trace_id)
+                if ids is None:
+                    ids = seen[context.trace_id] = {
+                        old.context.span_id for old in trace if old.context is not None
+                    }
+                if context.span_id in ids:
+                    continue
+                if len(trace) >= self.max_spans_per_trace:
+                    self.dropped_spans += 1
+                    continue
+                trace.append(span)
+                ids.add(context.span_id)
+                self._traces.move_to_end(context.trace_id)
+                kept += 1
+        return kept
+
     def shutdown(self) -> None:
         self.clear()
 

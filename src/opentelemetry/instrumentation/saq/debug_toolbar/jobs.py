@@ -85,8 +85,11 @@ def new_entry(enqueued: EnqueuedJob, arguments: ArgumentPolicy | None) -> Entry:
     return entry
 
 
-async def refresh(tracked: list[TrackedJob], store: TraceStore | None, timeout: float) -> list[str]:
-    """Bring unfinished entries up to date; returns notes on what could not be read."""
+async def refresh(
+    tracked: list[TrackedJob], store: TraceStore | None, timeout: float
+) -> dict[str, str]:
+    """Bring unfinished entries up to date, reading each queue once whatever the number of
+    jobs; returns a note per queue that could not be read, by queue name."""
     pending: dict[int, tuple[Queue, list[TrackedJob]]] = {}
     for item in tracked:
         if item.entry["status"] in TERMINAL:
@@ -97,14 +100,37 @@ async def refresh(tracked: list[TrackedJob], store: TraceStore | None, timeout: 
         if not spans or item.entry["status"] not in TERMINAL:
             queue = item.enqueued.queue
             pending.setdefault(id(queue), (queue, []))[1].append(item)
-    notes = []
+    notes = {}
     for queue, items in pending.values():
         note = await _from_queue(queue, items, timeout)
         if note:
-            notes.append(note)
+            notes[queue.name] = note
     for item in tracked:
         item.entry["badge"] = badge(item.entry)
     return notes
+
+
+# The order the toolbar's generic table shows the stats in, when it shows them: what
+# happened, one line per job, the way to the trace page, then the details.
+_READING_ORDER = ("summary", "notes", "tasks", "trace_page", "queues", "trace_id", "jobs")
+
+
+def describe(stats: dict[str, t.Any], tracked: list[TrackedJob], notes: list[str]) -> None:
+    """The readable part of the stats, refreshed in place and kept in reading order."""
+    entries = [item.entry for item in tracked]
+    stats["summary"] = summary(entries)
+    stats["tasks"] = [entry["badge"] for entry in entries]
+    stats["queues"] = queue_lines(entries)
+    if notes:
+        stats["notes"] = notes
+    else:
+        stats.pop("notes", None)
+    # Reordered in place: the toolbar stores this very dict.
+    ordered = {key: stats.pop(key) for key in _READING_ORDER if key in stats}
+    rest = dict(stats)
+    stats.clear()
+    stats.update(ordered)
+    stats.update(rest)
 
 
 def summary(entries: t.Iterable[Entry]) -> str:

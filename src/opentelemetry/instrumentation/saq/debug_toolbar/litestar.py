@@ -17,15 +17,19 @@ import logging
 import typing as t
 
 from debug_toolbar.litestar import DebugToolbarPlugin
-from litestar import MediaType, Response, Router, get
+from litestar import MediaType, Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException
 from litestar.plugins import InitPluginProtocol
 
-from opentelemetry.instrumentation.saq.debug_toolbar import pages
+from opentelemetry.instrumentation.saq.debug_toolbar import pages, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 
 if t.TYPE_CHECKING:
+    from debug_toolbar.core.config import DebugToolbarConfig
     from litestar.config.app import AppConfig
+    from litestar.connection import ASGIConnection
+    from litestar.handlers.base import BaseRouteHandler
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ async def trace_list() -> str:
 
 @get("/{trace_id:str}", media_type=MediaType.HTML, include_in_schema=False)
 async def trace_detail(trace_id: str) -> str:
-    html = pages.trace_html(trace_id)
+    html = await pages.trace_html(trace_id)
     if html is None:
         raise NotFoundException(f"no trace {trace_id} in this process")
     return html
@@ -50,27 +54,51 @@ async def traces_api() -> dict[str, t.Any]:
 
 @get("/api/traces/{trace_id:str}", include_in_schema=False)
 async def trace_api(trace_id: str) -> Response[dict[str, t.Any]]:
-    view = pages.trace_json(trace_id)
+    view = await pages.trace_json(trace_id)
     if view is None:
         raise NotFoundException(f"no trace {trace_id} in this process")
     return Response(view)
 
 
-def trace_router() -> Router:
+@post("/v1/traces", include_in_schema=False)
+async def otlp_traces(request: Request[t.Any, t.Any, t.Any]) -> Response[bytes]:
+    headers = request.headers
+    answer = await receiver.receive(
+        headers.get("content-type"),
+        headers.get("content-encoding"),
+        headers.get("content-length"),
+        request.stream(),
+    )
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
+
+
+def trace_router(config: DebugToolbarConfig) -> Router:
+    """The pages, their JSON API and the OTLP receiver, behind one guard."""
+
+    def only_where_the_toolbar_shows(
+        connection: ASGIConnection[t.Any, t.Any, t.Any, t.Any], _: BaseRouteHandler
+    ) -> None:
+        request = connection if isinstance(connection, Request) else Request(connection.scope)
+        if not toolbar_would_show(config, request):
+            raise NotFoundException()
+
     return Router(
         path=PAGE_PREFIX,
-        route_handlers=[trace_list, trace_detail, traces_api, trace_api],
+        route_handlers=[trace_list, trace_detail, traces_api, trace_api, otlp_traces],
+        guards=[only_where_the_toolbar_shows],
         include_in_schema=False,
     )
 
 
 class SAQTracePlugin(InitPluginProtocol):
-    """Mounts the SAQ trace pages under ``/_debug_toolbar/saq/`` while the toolbar is on."""
+    """Mounts the SAQ trace pages and the OTLP receiver under ``/_debug_toolbar/saq/``
+    while the toolbar is on; they answer only where the toolbar would show itself."""
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         toolbars = [p for p in app_config.plugins if isinstance(p, DebugToolbarPlugin)]
-        if not any(toolbar.config.enabled for toolbar in toolbars):
+        enabled = [toolbar.config for toolbar in toolbars if toolbar.config.enabled]
+        if not enabled:
             logger.info("debug toolbar not enabled: SAQ trace pages not mounted")
             return app_config
-        app_config.route_handlers = [*app_config.route_handlers, trace_router()]
+        app_config.route_handlers = [*app_config.route_handlers, trace_router(enabled[0])]
         return app_config

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import typing as t
 
-from opentelemetry.instrumentation.saq.debug_toolbar import trace_page, trace_view
+from opentelemetry.instrumentation.saq.debug_toolbar import refresher, trace_page, trace_view
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import SAQPanel
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 
@@ -18,24 +20,42 @@ def parse_trace_id(text: str) -> int | None:
         return None
 
 
+def _known(trace_id: int) -> trace_view.Known:
+    """The panel's entries of a trace's jobs, as last read (no lookup)."""
+    owner = refresher.for_trace(trace_id)
+    followed = owner.of_trace(trace_id) if owner is not None else None
+    if followed is None:
+        return {}
+    return {item.entry["key"]: item.entry for item in followed.tracked}
+
+
 def traces_json() -> dict[str, t.Any]:
-    return {"traces": trace_view.recent_traces(trace_store())}
+    return {"traces": trace_view.recent_traces(trace_store(), _known)}
 
 
-def trace_json(trace_id_text: str) -> dict[str, t.Any] | None:
+async def trace_json(trace_id_text: str) -> dict[str, t.Any] | None:
     trace_id = parse_trace_id(trace_id_text)
     if trace_id is None:
         return None
     spans = trace_store().get_trace(trace_id)
     if not spans:
         return None
-    return trace_view.trace_rows(trace_id, spans)
+    owner = refresher.for_trace(trace_id)
+    watch_seconds = owner.watch_seconds if owner is not None else SAQPanel.watch_seconds
+    if owner is not None:
+        # The same lookup the panel makes, on the same entries: they cannot disagree.
+        await owner.refresh_trace(trace_id)
+    view = trace_view.trace_rows(trace_id, spans, _known(trace_id))
+    # Reload while jobs are on their way, but not past the panel's watch window.
+    age = time.time() - float(view["started_at"])
+    view["reload"] = bool(view["unfinished"]) and age < watch_seconds
+    return view
 
 
 def list_html() -> str:
     return trace_page.render_list(traces_json()["traces"])
 
 
-def trace_html(trace_id_text: str) -> str | None:
-    view = trace_json(trace_id_text)
+async def trace_html(trace_id_text: str) -> str | None:
+    view = await trace_json(trace_id_text)
     return trace_page.render_trace(view) if view is not None else None

@@ -13,7 +13,6 @@ Settings are class attributes; subclass to change them::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.instrumentation.saq import SAQInstrumentor, _capture
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.debug_toolbar import jobs, renderer
+from opentelemetry.instrumentation.saq.debug_toolbar.refresher import Refresher
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import page_path
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store, tracer
 
@@ -101,15 +101,18 @@ class SAQPanel(Panel):
     watch_seconds: t.ClassVar[float] = 300.0
     """After the response, keep refreshing unfinished jobs for this long."""
     watch_interval: t.ClassVar[float] = 0.5
+    """Seconds between two reads of the followed jobs (one round trip per queue)."""
+    max_followed_requests: t.ClassVar[int] = 200
+    """Requests followed at once after their response; the oldest is dropped first."""
 
-    __slots__ = ("_open", "_pending", "_watchers")
+    __slots__ = ("_open", "_pending", "_refresher")
 
     def __init__(self, toolbar: DebugToolbar) -> None:
         super().__init__(toolbar)
         # One panel serves all concurrent requests: state is keyed by request id.
         self._open: OrderedDict[t.Any, RequestJobs] = OrderedDict()
-        self._pending: dict[t.Any, list[jobs.TrackedJob]] = {}
-        self._watchers: set[asyncio.Task[None]] = set()
+        self._pending: dict[t.Any, tuple[str | None, list[jobs.TrackedJob]]] = {}
+        self._refresher: Refresher | None = None  # one per app, made on first use
         try:
             renderer.install()
         except Exception:  # the generic table is a fine panel too
@@ -162,62 +165,40 @@ class SAQPanel(Panel):
             "trace_id": trace_id,
             "jobs": entries,
         }
+        said = list(notes.values())
         if not SAQInstrumentor().is_instrumented_by_opentelemetry:
-            notes.append("SAQ is not instrumented: call SAQInstrumentor().instrument() at startup")
-        _describe(stats, tracked, notes)
-        # Kept for process_response, which hands the stored dict to a watcher.
-        self._pending[context.request_id] = tracked
+            said.append("SAQ is not instrumented: call SAQInstrumentor().instrument() at startup")
+        jobs.describe(stats, tracked, said)
+        # Kept for process_response, which hands the stored dict to the refresher.
+        self._pending[context.request_id] = (trace_id, tracked)
         return stats
 
     def _follow(self, context: RequestContext) -> None:
-        tracked = self._pending.pop(context.request_id, None)
-        if not tracked or all(item.entry["status"] in jobs.TERMINAL for item in tracked):
+        trace_id, tracked = self._pending.pop(context.request_id, (None, []))
+        if not tracked:
             return
         # The toolbar stores this very dict (its storage copies shallowly), so updating it
         # in place makes a job that finishes after the response show up when opened later.
         stats = context.get_panel_data(self.get_panel_id())
-        task = asyncio.get_running_loop().create_task(self._watch(stats, tracked))
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+        self.refresher().remember(
+            context.request_id, int(trace_id, 16) if trace_id else None, stats, tracked
+        )
 
-    async def _watch(self, stats: dict[str, t.Any], tracked: list[jobs.TrackedJob]) -> None:
-        deadline = time.monotonic() + self.watch_seconds
-        store = trace_store()
-        try:
-            while time.monotonic() < deadline:
-                await asyncio.sleep(self.watch_interval)
-                notes = await jobs.refresh(tracked, store, self.lookup_timeout)
-                _describe(stats, tracked, notes)
-                if all(item.entry["status"] in jobs.TERMINAL for item in tracked):
-                    return
-        except Exception:
-            logger.warning("stopped refreshing the jobs of a request", exc_info=True)
+    def refresher(self) -> Refresher:
+        """The app's one refresher of unfinished jobs (one panel serves the whole app)."""
+        if self._refresher is None:
+            self._refresher = Refresher(
+                panel_id=self.get_panel_id(),
+                storage=getattr(self._toolbar, "storage", None),
+                interval=self.watch_interval,
+                watch_seconds=self.watch_seconds,
+                lookup_timeout=self.lookup_timeout,
+                max_requests=self.max_followed_requests,
+            )
+        return self._refresher
 
     def get_nav_subtitle(self) -> str:
         return "jobs this request enqueued"
-
-
-# The order the toolbar's generic table shows the stats in, when it shows them: what
-# happened, one line per job, the way to the trace page, then the details.
-_READING_ORDER = ("summary", "notes", "tasks", "trace_page", "queues", "trace_id", "jobs")
-
-
-def _describe(stats: dict[str, t.Any], tracked: list[jobs.TrackedJob], notes: list[str]) -> None:
-    """The readable part of the stats, refreshed in place and kept in reading order."""
-    entries = [item.entry for item in tracked]
-    stats["summary"] = jobs.summary(entries)
-    stats["tasks"] = [entry["badge"] for entry in entries]
-    stats["queues"] = jobs.queue_lines(entries)
-    if notes:
-        stats["notes"] = notes
-    else:
-        stats.pop("notes", None)
-    # Reordered in place: the toolbar stores this very dict.
-    ordered = {key: stats.pop(key) for key in _READING_ORDER if key in stats}
-    rest = dict(stats)
-    stats.clear()
-    stats.update(ordered)
-    stats.update(rest)
 
 
 def _trace_id(request: RequestJobs) -> str | None:

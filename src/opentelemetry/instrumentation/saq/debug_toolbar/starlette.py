@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import typing as t
 
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from opentelemetry.instrumentation.saq.debug_toolbar import pages
+from opentelemetry.instrumentation.saq.debug_toolbar import pages, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 
 if t.TYPE_CHECKING:
@@ -24,13 +25,15 @@ if t.TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
 
+Endpoint = t.Callable[["Request"], t.Awaitable[Response]]
+
 
 async def _list(request: Request) -> Response:
     return HTMLResponse(pages.list_html())
 
 
 async def _detail(request: Request) -> Response:
-    html = pages.trace_html(request.path_params["trace_id"])
+    html = await pages.trace_html(request.path_params["trace_id"])
     return HTMLResponse(html) if html is not None else HTMLResponse("not found", 404)
 
 
@@ -39,22 +42,48 @@ async def _traces_api(request: Request) -> Response:
 
 
 async def _trace_api(request: Request) -> Response:
-    view = pages.trace_json(request.path_params["trace_id"])
+    view = await pages.trace_json(request.path_params["trace_id"])
     return JSONResponse(view) if view is not None else JSONResponse({"detail": "not found"}, 404)
 
 
-def trace_routes() -> list[Route]:
-    return [
-        Route(f"{PAGE_PREFIX}/", _list),
-        Route(f"{PAGE_PREFIX}/api/traces", _traces_api),
-        Route(f"{PAGE_PREFIX}/api/traces/{{trace_id}}", _trace_api),
-        Route(f"{PAGE_PREFIX}/{{trace_id}}", _detail),
+async def _otlp_traces(request: Request) -> Response:
+    headers = request.headers
+    answer = await receiver.receive(
+        headers.get("content-type"),
+        headers.get("content-encoding"),
+        headers.get("content-length"),
+        request.stream(),
+    )
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
+
+
+def _guarded(config: DebugToolbarConfig, endpoint: Endpoint) -> Endpoint:
+    """The endpoint, answering 404 where the toolbar would not show itself."""
+
+    async def guarded(request: Request) -> Response:
+        if not toolbar_would_show(config, request):
+            return PlainTextResponse("Not Found", 404)
+        return await endpoint(request)
+
+    return guarded
+
+
+def trace_routes(config: DebugToolbarConfig) -> list[Route]:
+    """The pages, their JSON API and the OTLP receiver, each behind the one guard."""
+    routes: list[tuple[str, Endpoint, list[str]]] = [
+        (f"{PAGE_PREFIX}/", _list, ["GET"]),
+        (receiver.RECEIVER_PATH, _otlp_traces, ["POST"]),
+        (f"{PAGE_PREFIX}/api/traces", _traces_api, ["GET"]),
+        (f"{PAGE_PREFIX}/api/traces/{{trace_id}}", _trace_api, ["GET"]),
+        (f"{PAGE_PREFIX}/{{trace_id}}", _detail, ["GET"]),
     ]
+    return [Route(path, _guarded(config, endpoint), methods=m) for path, endpoint, m in routes]
 
 
 def mount_trace_pages(app: Starlette, config: DebugToolbarConfig) -> bool:
-    """Add the SAQ trace pages to ``app`` if the toolbar is enabled; says whether it did."""
+    """Add the SAQ trace pages and the OTLP receiver to ``app`` if the toolbar is enabled;
+    says whether it did. They answer only where the toolbar would show itself."""
     if not config.enabled:
         return False
-    app.router.routes.extend(trace_routes())
+    app.router.routes.extend(trace_routes(config))
     return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
+from opentelemetry.instrumentation.saq._status import QUEUED
 from opentelemetry.instrumentation.saq.debug_toolbar import trace_layout
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import render
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
@@ -41,15 +42,14 @@ def render_list(traces: list[dict[str, t.Any]]) -> str:
 
 def render_trace(view: dict[str, t.Any]) -> str:
     """One trace: request → send → queue wait → attempts, on one time axis."""
-    # Refresh while jobs are still on their way, so the page is live without a script.
-    pending = any(row.get("pending") for row in view["rows"])
-    unfinished = pending or view["worst_status"] in ("queued", "active", "retrying")
+    # Refresh while jobs are still on their way (and the panel's watch window lasts), so
+    # the page is live without a script: `reload` is worked out in pages.trace_json.
     title = _request_title(view)
     return render(
         "trace.html",
         title=f"SAQ trace {title}",
         prefix=PAGE_PREFIX,
-        refresh=unfinished,
+        refresh=bool(view.get("reload")),
         legend=LEGEND,
         **trace_model(view),
     )
@@ -73,7 +73,8 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
                 "colour": colour,
                 "left": left,
                 "width": max(0.0, right - left),
-                "outcome": "will retry" if outcome == "queued" else outcome,
+                "outcome": "will retry" if outcome == QUEUED else outcome,
+                "service": row.get("service") if row["kind"] == "process" else None,
                 "attempt": row.get("attempt"),
                 "pending": bool(row.get("pending")),
                 "function": row.get("function") if row["kind"] != "span" else None,
@@ -82,7 +83,12 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
             }
         )
     return {
-        "view": {**view, "title": _request_title(view), "retries": view.get("retries", 0)},
+        "view": {
+            **view,
+            "title": _request_title(view),
+            "retries": view.get("retries", 0),
+            "services": view.get("services") or [],
+        },
         "rows": drawn,
         "ticks": trace_layout.ticks(axis),
         "gaps": trace_layout.gaps(axis),

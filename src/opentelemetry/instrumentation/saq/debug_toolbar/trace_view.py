@@ -3,6 +3,10 @@
 Shared by the trace page (HTML) and its JSON API. Rows are the spans of the trace in
 tree order (children under their parent, siblings by start time), plus one synthetic
 ``wait`` row before each ``process`` span: the time that attempt spent in the queue.
+
+Spans may come from this process or from workers elsewhere (through the receiver). A job
+with no attempt among them is described by ``known``: the panel's entry for it, read from
+its queue, so that the page and the panel tell the same story.
 """
 
 from __future__ import annotations
@@ -28,10 +32,14 @@ if t.TYPE_CHECKING:
     from opentelemetry.instrumentation.saq.trace_store import TraceStore
 
 Row = dict[str, t.Any]
+Known = t.Mapping[str, t.Mapping[str, t.Any]]
+"""The panel's entry of each job, by job key (see ``jobs.new_entry``)."""
 
 PAGE_PREFIX = "/_debug_toolbar/saq"
 # Worst first: the status a trace is listed with is the worst of its jobs'.
 _SEVERITY = ("failed", "aborted", "retrying", "active", "queued", "complete")
+FINAL = frozenset({"complete", "failed", "aborted"})
+SERVICE_NAME = "service.name"
 
 
 def page_path(trace_id: int | str) -> str:
@@ -46,11 +54,13 @@ def is_saq_trace(spans: list[ReadableSpan]) -> bool:
     return any((span.attributes or {}).get("messaging.system") == "saq" for span in spans)
 
 
-def summary(trace_id: int, spans: list[ReadableSpan]) -> dict[str, t.Any]:
+def summary(
+    trace_id: int, spans: list[ReadableSpan], known: Known | None = None
+) -> dict[str, t.Any]:
     """One line of the trace list: request, number of jobs, worst status."""
     root = _root(spans)
     method, path = _request_of(root) if root is not None else (None, None)
-    jobs = _job_states(spans)
+    jobs = _job_states(spans, known or {})
     start = min((span.start_time or 0) for span in spans) if spans else 0
     return {
         "trace_id": _hex(trace_id),
@@ -60,26 +70,33 @@ def summary(trace_id: int, spans: list[ReadableSpan]) -> dict[str, t.Any]:
         "jobs": len(jobs),
         "worst_status": _worst(jobs.values()),
         "retries": _retries(spans),
+        "unfinished": any(state not in FINAL for state in jobs.values()),
+        "services": sorted({s for s in map(_service, spans) if s}),
         "started_at": start / 1e9,
         "page": page_path(trace_id),
     }
 
 
-def recent_traces(store: TraceStore, limit: int = 100) -> list[dict[str, t.Any]]:
+def recent_traces(
+    store: TraceStore, known: t.Callable[[int], Known] | None = None, limit: int = 100
+) -> list[dict[str, t.Any]]:
     """The most recent traces with SAQ jobs, newest first."""
     found = []
     for trace_id in reversed(store.trace_ids()):
         spans = store.get_trace(trace_id)
         if is_saq_trace(spans):
-            found.append(summary(trace_id, spans))
+            found.append(summary(trace_id, spans, known(trace_id) if known else None))
         if len(found) >= limit:
             break
     found.sort(key=lambda item: item["started_at"], reverse=True)
     return found
 
 
-def trace_rows(trace_id: int, spans: list[ReadableSpan]) -> dict[str, t.Any]:
+def trace_rows(
+    trace_id: int, spans: list[ReadableSpan], known: Known | None = None
+) -> dict[str, t.Any]:
     """The whole trace on one time axis, in milliseconds from its first moment."""
+    known = known or {}
     now_ns = time.time_ns()
     by_id = {span.context.span_id: span for span in spans if span.context is not None}
     children: dict[int | None, list[ReadableSpan]] = {}
@@ -125,7 +142,8 @@ def trace_rows(trace_id: int, spans: list[ReadableSpan]) -> dict[str, t.Any]:
             and attributes.get(SAQ_JOB_KEY) not in attempted
             and not attributes.get("saq.job.duplicate")
         ):
-            rows.append(_pending_row(span, origin, depth, now_ns))
+            entry = known.get(str(attributes.get(SAQ_JOB_KEY)))
+            rows.append(_pending_row(span, origin, depth, now_ns, entry))
         for child in children.get(span.context.span_id if span.context else None, []):
             visit(child, depth + 1)
 
@@ -134,7 +152,7 @@ def trace_rows(trace_id: int, spans: list[ReadableSpan]) -> dict[str, t.Any]:
 
     if any(row.get("pending") for row in rows):
         end = max(end, now_ns)  # a job still waiting stretches the axis to now
-    summary_line = summary(trace_id, spans)
+    summary_line = summary(trace_id, spans, known)
     return {**summary_line, "duration_ms": _ms(end - origin), "rows": rows}
 
 
@@ -156,6 +174,7 @@ def _span_row(span: ReadableSpan, origin: int, depth: int, now_ns: int) -> Row:
         if error
         else None,
         "attributes": {key: _plain(value) for key, value in attributes.items()},
+        "service": _service(span),
     }
     if kind == "process":
         row["attempt"] = attributes.get(SAQ_JOB_ATTEMPT)
@@ -179,24 +198,37 @@ def _wait_row(span: ReadableSpan, wait_start: int, origin: int, depth: int) -> R
     )
 
 
-def _pending_row(send: ReadableSpan, origin: int, depth: int, now_ns: int) -> Row:
-    """A job with no attempt seen yet: waiting since it was sent (or run elsewhere)."""
+def _pending_row(
+    send: ReadableSpan, origin: int, depth: int, now_ns: int, entry: t.Mapping[str, t.Any] | None
+) -> Row:
+    """A job with no attempt among the spans: waiting since it was sent, or, as its queue
+    says, run by a worker whose spans have not arrived (a final job's bar stops growing)."""
     attributes = send.attributes or {}
     start = send.end_time or send.start_time or origin
     scheduled = attributes.get("saq.job.scheduled")
-    name = "waiting in queue"
+    name = "waiting in queue · no attempt seen by this process"
     if isinstance(scheduled, int) and scheduled * 1_000_000_000 > now_ns:
-        name = "scheduled for later"
+        name = "scheduled for later · no attempt seen by this process"
+    status = str(entry["status"]) if entry is not None else None
+    if status is not None and (status != "queued" or (entry and entry.get("attempts"))):
+        name = f"{status} · read from the queue, no spans from its worker yet"
+    final = status in FINAL
+    duration = max(0, now_ns - start)
+    if final and entry is not None:
+        duration = ((entry.get("queue_ms") or 0) + (entry.get("run_ms") or 0)) * 1_000_000
+    shown = {"saq.job.status": status} if status is not None else {}
     row = _wait(
         send.context.span_id if send.context else None,
-        f"{name} · no attempt seen by this process",
+        name,
         depth + 1,
         start - origin,
-        max(0, now_ns - start),
+        duration,
         attributes,
-        {},
+        shown,
     )
-    row["pending"] = True
+    row["pending"] = not final
+    if status in ("failed", "aborted"):
+        row["status"], row["error"] = "error", entry.get("error") if entry else None
     return row
 
 
@@ -257,8 +289,14 @@ def _request_of(span: ReadableSpan) -> tuple[str | None, str | None]:
     return (str(method) if method else None, str(path) if path else None)
 
 
-def _job_states(spans: list[ReadableSpan]) -> dict[str, str]:
-    """Each job's latest known state in this trace, by job key."""
+def _service(span: ReadableSpan) -> str | None:
+    name = span.resource.attributes.get(SERVICE_NAME) if span.resource is not None else None
+    return str(name) if name else None
+
+
+def _job_states(spans: list[ReadableSpan], known: Known) -> dict[str, str]:
+    """Each job's latest known state in this trace, by job key: from its latest attempt
+    span, or from its queue (``known``) when the queue has seen a later attempt."""
     states: dict[str, tuple[int, str]] = {}
     for span in spans:
         attributes = span.attributes or {}
@@ -274,6 +312,14 @@ def _job_states(spans: list[ReadableSpan]) -> dict[str, str]:
                 status = "retrying"
             if attempt >= states.get(key, (-1, ""))[0]:
                 states[key] = (attempt, status)
+    for key, (attempt, _) in list(states.items()):
+        entry = known.get(key)
+        if entry is None or entry.get("status") in (None, "unknown"):
+            continue
+        if attempt == 0 or int(entry.get("attempts") or 0) > attempt:
+            status = str(entry["status"])
+            retrying = status == "queued" and entry.get("attempts")
+            states[key] = (attempt, "retrying" if retrying else status)
     return {key: state for key, (_, state) in states.items()}
 
 

@@ -1,0 +1,160 @@
+"""The toolbar as a local OTLP/HTTP trace receiver: workers in other processes export here.
+
+A worker started with
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:8000/_debug_toolbar/saq/v1/traces``
+sends its spans with the SDK's own exporter; they go into the toolbar's TraceStore next to
+the app's, so the panel and the trace pages show the attempts and every span the job
+started. The web framework hands us the headers and the body as a stream; this module
+answers as the OTLP/HTTP specification says:
+
+- 413 when the body is over ``MAX_BODY_BYTES`` (announced or streamed, compressed or
+  not): reading stops there;
+- 415 for a content type other than protobuf or JSON, or an encoding other than gzip;
+- 400 when the body cannot be decoded;
+- 200 otherwise, with ``partial_success.rejected_spans`` for spans not kept.
+
+Spans are kept only for traces the store already holds (the app's own requests): a busy
+worker's cron jobs and other producers' jobs must not push the developer's requests out
+of the bounded store. Decoding runs in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import typing as t
+
+import anyio.to_thread
+
+from opentelemetry.instrumentation.saq.debug_toolbar import otlp
+from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
+from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
+
+if t.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from opentelemetry.instrumentation.saq.trace_store import TraceStore
+
+logger = logging.getLogger(__name__)
+
+RECEIVER_PATH = f"{PAGE_PREFIX}/v1/traces"
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""The largest body accepted, as sent and once decompressed (the SDK sends 512 spans at most
+per export, well under this)."""
+
+
+class Answer(t.NamedTuple):
+    status: int
+    body: bytes
+    media_type: str
+
+
+class ReceiverCounts:
+    """What the receiver took in and turned away since the app started."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.received_spans = 0
+        """Spans kept in the TraceStore."""
+        self.dropped_spans = 0
+        """Spans not kept: traces the store does not hold, full traces, invalid ids, repeats."""
+        self.refused_requests = 0
+        """Exports answered 4xx (too large, unsupported, undecodable)."""
+
+    def add(self, kept: int, dropped: int) -> None:
+        with self._lock:
+            self.received_spans += kept
+            self.dropped_spans += dropped
+
+    def refused(self) -> None:
+        with self._lock:
+            self.refused_requests += 1
+
+
+counts = ReceiverCounts()
+
+
+async def receive(
+    content_type: str | None,
+    content_encoding: str | None,
+    content_length: str | None,
+    body: AsyncIterator[bytes],
+) -> Answer:
+    """Answer one export; never raises."""
+    try:
+        answer = await _receive(content_type, content_encoding, content_length, body)
+    except Exception:
+        logger.warning("the SAQ toolbar's OTLP receiver failed on an export", exc_info=True)
+        answer = _error(500, "internal error: see the application log")
+    if answer.status >= 400:
+        counts.refused()
+    return answer
+
+
+async def _receive(
+    content_type: str | None,
+    content_encoding: str | None,
+    content_length: str | None,
+    body: AsyncIterator[bytes],
+) -> Answer:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type not in otlp.MEDIA_TYPES:
+        return _error(415, f"unsupported content type {media_type!r}: use {otlp.MEDIA_TYPES}")
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding not in ("gzip", "identity"):
+        return _error(415, f"unsupported content encoding {encoding!r}: use gzip or none")
+    if content_length is not None:
+        try:
+            announced = int(content_length)
+        except ValueError:
+            return _error(400, "bad Content-Length")
+        if announced > MAX_BODY_BYTES:
+            return _too_large()
+    raw = await _read(body, MAX_BODY_BYTES)
+    if raw is None:
+        return _too_large()
+    try:
+        kept, dropped = await anyio.to_thread.run_sync(
+            _decode_and_store, raw, media_type, encoding == "gzip", trace_store()
+        )
+    except otlp.TooLargeError:
+        return _too_large()
+    except otlp.UndecodableError as exc:
+        logger.warning("OTLP export not decodable: %s", exc)
+        return _error(400, f"not an OTLP trace export: {exc}")
+    counts.add(kept, dropped)
+    message = "spans of traces this app did not start, or over the store's limits"
+    message = message if dropped else ""
+    return Answer(200, otlp.encode_response(media_type, dropped, message), media_type)
+
+
+async def _read(body: AsyncIterator[bytes], limit: int) -> bytes | None:
+    """The body, or None as soon as it grows past ``limit`` (the rest is never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in body:
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode_and_store(
+    raw: bytes, media_type: str, gzipped: bool, store: TraceStore
+) -> tuple[int, int]:
+    if gzipped:
+        raw = otlp.gunzip(raw, MAX_BODY_BYTES)
+    spans, invalid = otlp.readable_spans(otlp.decode(raw, media_type))
+    kept = store.add_received(spans)
+    return kept, len(spans) - kept + invalid
+
+
+def _too_large() -> Answer:
+    return _error(413, f"body over {MAX_BODY_BYTES} bytes")
+
+
+def _error(status: int, message: str) -> Answer:
+    # The specification asks for a google.rpc.Status body; its protobuf is not part of
+    # opentelemetry-proto, so the message goes as text, which exporters log as it is.
+    return Answer(status, message.encode(), "text/plain")

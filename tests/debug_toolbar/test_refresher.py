@@ -1,0 +1,140 @@
+"""Following unfinished jobs after the response: one refresher per app, bounded, batched."""
+
+from __future__ import annotations
+
+import json
+import time
+import typing as t
+import uuid
+from pathlib import Path
+
+import pytest
+from debug_toolbar.core.storage import FileToolbarStorage
+from debug_toolbar.litestar import DebugToolbarPlugin
+from litestar import Litestar
+from litestar.testing import TestClient
+from saq.queue.redis import RedisQueue
+
+from opentelemetry.instrumentation.saq.debug_toolbar import SAQPanel
+from opentelemetry.instrumentation.saq.debug_toolbar.refresher import Refresher
+from tests.debug_toolbar.apps import litestar_app
+from tests.debug_toolbar.toolbar_api import panel, request_id, wait_for_panel
+
+pytestmark = pytest.mark.usefixtures("instrument")
+
+
+class FollowTen(SAQPanel):
+    max_followed_requests = 10
+    watch_interval = 0.2
+
+
+class WatchBriefly(SAQPanel):
+    watch_seconds = 1.0
+    watch_interval = 0.2
+
+
+def wait_until(condition: t.Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def new_queue(redis_url: str) -> RedisQueue:
+    return RedisQueue.from_url(redis_url, name=f"follow-{uuid.uuid4().hex[:8]}")
+
+
+def the_refresher(app: Litestar) -> Refresher:
+    (plugin,) = [p for p in app.plugins if isinstance(p, DebugToolbarPlugin)]
+    assert plugin.toolbar is not None
+    (saq_panel,) = [p for p in plugin.toolbar.panels if isinstance(p, SAQPanel)]
+    return saq_panel.refresher()
+
+
+def count_reads(queue: RedisQueue) -> list[int]:
+    """Counts the real queue's batched job reads (the refresher's one round trip)."""
+    calls = [0]
+    read = queue.jobs
+
+    async def counted(keys: t.Any) -> t.Any:
+        calls[0] += 1
+        return await read(keys)
+
+    queue.jobs = counted  # type: ignore[method-assign]
+    return calls
+
+
+def test_many_followed_requests_cost_one_read_per_queue_per_tick(redis_url: str) -> None:
+    queue = new_queue(redis_url)
+    app = litestar_app(queue, worker=False, panel=FollowTen)
+    reads = count_reads(queue)
+    with TestClient(app) as client:
+        for _ in range(30):  # each enqueues a job no worker runs: unfinished for good
+            client.get("/page")
+        refresher = the_refresher(app)
+        before = (reads[0], refresher.ticks)
+        wait_until(lambda: refresher.ticks >= before[1] + 4)
+        after = (reads[0], refresher.ticks)
+
+    assert refresher.following == 10  # the documented bound
+    assert refresher.dropped_requests == 20  # the oldest dropped first, and counted
+    ticks = after[1] - before[1]
+    # One read of the queue per tick, whatever the number of requests (30 pollers would
+    # have read it 10 times a tick); a tick may be mid-read at either snapshot.
+    assert ticks - 1 <= after[0] - before[0] <= ticks + 1
+
+
+def test_the_refresher_stops_when_nothing_is_left_to_follow(redis_url: str) -> None:
+    app = litestar_app(new_queue(redis_url), panel=FollowTen)
+    with TestClient(app) as client:
+        client.get("/slow", params={"seconds": 0.3})
+        rid = request_id(client, "/slow")
+        wait_for_panel(client, rid, lambda s: s["jobs"][0]["status"] == "complete")
+        refresher = the_refresher(app)
+        wait_until(lambda: not refresher.following)
+        ticks = refresher.ticks
+        time.sleep(0.5)  # an idle app: no tick at all
+        assert refresher.ticks == ticks
+        assert refresher._task is not None and refresher._task.done()
+
+
+def test_a_page_stops_reloading_after_the_watch_window(redis_url: str) -> None:
+    with TestClient(litestar_app(new_queue(redis_url), worker=False, panel=WatchBriefly)) as c:
+        c.get("/page")
+        trace_id = panel(c, request_id(c, "/page"))["trace_id"]
+        at_first = c.get(f"/_debug_toolbar/saq/{trace_id}").text
+        time.sleep(1.2)  # past the panel's watch window, the job still queued
+        later = c.get(f"/_debug_toolbar/saq/{trace_id}").text
+        view = c.get(f"/_debug_toolbar/saq/api/traces/{trace_id}").json()
+
+    assert 'http-equiv="refresh"' in at_first
+    assert view["worst_status"] == "queued" and view["reload"] is False
+    assert 'http-equiv="refresh"' not in later
+
+
+def test_updates_after_the_response_reach_a_file_storage(redis_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "toolbar.json"
+    app = litestar_app(
+        new_queue(redis_url), panel=FollowTen, storage=FileToolbarStorage(path, max_size=10)
+    )
+
+    def stored() -> list[tuple[str, t.Any]]:
+        records = json.loads(path.read_text())
+        return [
+            (r["data"]["metadata"]["path"], r["data"]["panel_data"].get("SAQPanel"))
+            for r in records
+        ]
+
+    with TestClient(app) as client:
+        client.get("/slow", params={"seconds": 0.5})
+        client.get("/page")
+        at_response = dict(stored())["/slow"]["jobs"][0]["status"]
+        deadline = time.monotonic() + 15
+        while dict(stored())["/slow"]["jobs"][0]["status"] != "complete":
+            assert time.monotonic() < deadline, stored()
+            time.sleep(0.1)
+        order = [path for path, _ in stored()]
+
+    assert at_response in ("queued", "active")
+    assert dict(stored())["/slow"]["summary"] == "1 job · 1 complete"
+    assert order == ["/slow", "/page"]  # the history keeps its order

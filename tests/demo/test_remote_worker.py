@@ -1,0 +1,105 @@
+"""The demo with its worker in another process, started with the README's second command:
+the worker's spans reach the app's trace pages through the toolbar's receiver."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import typing as t
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.demo.test_end_to_end import _wait_until_serving
+from tests.servers import RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def demo_with_a_worker_elsewhere() -> Iterator[str]:
+    redis = RedisServer()
+    redis.start()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["REDIS_URL"] = redis.url
+    worker_env = {
+        **env,
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{base}/_debug_toolbar/saq/v1/traces",
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "examples.demo"],
+            cwd=ROOT,
+            env={**env, "PORT": str(port)},
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "saq", "examples.demo.worker.settings"],
+            cwd=ROOT,
+            env=worker_env,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        _wait_until_serving(base, procs)
+        time.sleep(1)  # the worker's startup sweep (see SAQ's sweep race)
+        yield base
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(20)
+        redis.stop()
+
+
+def _trace_of(client: httpx.Client, path: str) -> str:
+    requests = client.get("/_debug_toolbar/api/requests").json()
+    (rid,) = [r["request_id"] for r in requests if r["metadata"].get("path") == path]
+    stats = client.get(f"/_debug_toolbar/api/requests/{rid}").json()["panel_data"]["SAQPanel"]
+    return str(stats["trace_id"])
+
+
+def _wait_for_view(
+    client: httpx.Client, trace_id: str, done: t.Callable[[dict[str, t.Any]], bool]
+) -> dict[str, t.Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        view = client.get(f"/_debug_toolbar/saq/api/traces/{trace_id}").json()
+        if done(view):
+            return t.cast(dict[str, t.Any], view)
+        assert time.monotonic() < deadline, [row["name"] for row in view["rows"]]
+        time.sleep(0.2)
+
+
+def _all_exported(view: dict[str, t.Any]) -> bool:
+    names = [row["name"] for row in view["rows"]]
+    crm = [row for row in view["rows"] if row.get("function") == "sync_crm"]
+    return "smtp send" in names and [row["kind"] for row in crm].count("process") == 2
+
+
+def test_the_demo_worker_in_another_process_shows_on_the_trace_page(
+    demo_with_a_worker_elsewhere: str,
+) -> None:
+    with httpx.Client(base_url=demo_with_a_worker_elsewhere, timeout=10) as client:
+        client.get("/signup")
+        trace_id = _trace_of(client, "/signup")
+        view = _wait_for_view(client, trace_id, _all_exported)
+        page = client.get(f"/_debug_toolbar/saq/{trace_id}").text
+
+    attempts = [row for row in view["rows"] if row["kind"] == "process"]
+    assert {row["service"] for row in attempts} == {"saq-demo-worker"}
+    assert [(r["function"], r["job_status"]) for r in attempts if r["function"] == "sync_crm"] == [
+        ("sync_crm", "queued"),
+        ("sync_crm", "complete"),
+    ]
+    assert view["rows"][0]["kind"] == "request"
+    assert "saq-demo-worker" in view["services"] and "saq-demo-app" in view["services"]
+    assert view["worst_status"] == "complete"
+    assert "on saq-demo-worker" in page and 'http-equiv="refresh"' not in page
