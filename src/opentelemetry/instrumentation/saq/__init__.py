@@ -71,6 +71,7 @@ class InstrumentOptions(t.TypedDict, total=False):
     argument_policy: ArgumentPolicy
     send_hook: SpanHook
     process_hook: SpanHook
+    skip_dep_check: bool  # BaseInstrumentor's own: instrument whatever SAQ is installed
 
 
 class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -144,6 +145,7 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patch(Queue, "_before_enqueue", producer.wrap_before_enqueue),
             patch(Queue, "map", producer.wrap_map),
             patch(Queue, "retry", consumer.wrap_retry),
+            patch(Queue, "finish_abort", consumer.wrap_finish_abort),
             patch(Job, "next_retry_delay", consumer.wrap_retry_delay),
             patch(Worker, "schedule", producer.wrap_schedule),
             patch(Worker, "_before_process", consumer.wrap_before_process),

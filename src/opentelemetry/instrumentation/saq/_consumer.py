@@ -15,9 +15,9 @@ Spans and metrics fail independently: each is guarded on its own.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import typing as t
+from collections import OrderedDict
 from contextvars import ContextVar
 from time import time_ns
 
@@ -26,7 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from opentelemetry.instrumentation.saq import _hooks, _propagation, _queues
+from opentelemetry.instrumentation.saq import _hooks, _propagation, _queues, _status
 from opentelemetry.instrumentation.saq._attributes import (
     ERROR_TYPE,
     MESSAGING_CLIENT_ID,
@@ -66,6 +66,7 @@ class _Attempt(t.NamedTuple):
 
 # The attempt this worker task started; read back in _after_process.
 _ATTEMPT: ContextVar[_Attempt | None] = ContextVar("saq_attempt", default=None)
+_MAX_ABORTED = 256
 # The job SAQ is re-queueing in this task, while Queue.retry runs (see wrap_retry_delay).
 _RETRYING: ContextVar[t.Any] = ContextVar("saq_retrying", default=None)
 
@@ -88,6 +89,11 @@ class Consumer:
         self._meters = meters
         self._use_links = use_links
         self._process_hook = process_hook
+        # Keys of jobs SAQ's abort loop finished as aborted here, read by the attempt as it
+        # ends: SAQ 0.20 finishes a job whose function swallowed the abort as complete
+        # before the abort loop records it aborted. Bounded: an entry no attempt claims
+        # (the attempt ended first) must not accumulate.
+        self._aborted: OrderedDict[str, None] = OrderedDict()
 
     def wrap_before_process(self, before_process: Hook) -> Hook:
         async def traced_before_process(worker: t.Any, ctx: t.Any) -> None:
@@ -106,7 +112,7 @@ class Consumer:
             if attempt is None:
                 return await after_process(worker, ctx)
             _ATTEMPT.set(None)
-            self._end(attempt, ctx)
+            self._end(attempt, worker, ctx)
             try:
                 await after_process(worker, ctx)
             finally:
@@ -114,9 +120,26 @@ class Consumer:
 
         return traced_after_process
 
+    def wrap_finish_abort(
+        self, finish_abort: Callable[..., Awaitable[None]]
+    ) -> Callable[..., Awaitable[None]]:
+        async def traced_finish_abort(queue: t.Any, job: Job, *args: t.Any, **kw: t.Any) -> None:
+            try:
+                self._aborted[job.key] = None
+                while len(self._aborted) > _MAX_ABORTED:
+                    self._aborted.popitem(last=False)
+            except Exception:
+                logger.warning("could not note the abort of a job", exc_info=True)
+            await finish_abort(queue, job, *args, **kw)
+
+        return traced_finish_abort
+
     def wrap_retry(self, retry: Callable[..., Awaitable[None]]) -> Callable[..., t.Any]:
         async def traced_retry(queue: t.Any, job: Job, *args: t.Any, **kwargs: t.Any) -> None:
-            if not is_instrumentation_enabled():
+            if not is_instrumentation_enabled() or not (
+                self._spans.check() or self._meters.check() or _propagation.carries_context(job)
+            ):
+                # Nothing here would read when the retry is due: leave the job as it is.
                 return await retry(queue, job, *args, **kwargs)
             # Due now, unless SAQ draws a retry delay (see wrap_retry_delay).
             _mark_retry_due(job, now_ms())
@@ -160,12 +183,14 @@ class Consumer:
         if self._spans.check():
             try:
                 span = self._start_span(worker, job, facts, producer, started_ns)
-                if span.is_recording():
-                    wait_ms = queue_wait_ms(job)
-                    self._describe(span, worker, job, producer, wait_ms)
             except Exception:
                 logger.warning("could not start the process span", exc_info=True)
-                span = None
+            if span is not None and span.is_recording():
+                try:
+                    wait_ms = queue_wait_ms(job)
+                    self._describe(span, worker, job, producer, wait_ms)
+                except Exception:  # the span still starts, and ends with the attempt
+                    logger.warning("could not describe the job on its span", exc_info=True)
         # Baggage from the producer travels on even when the span only links to it.
         attempt_context = parent if span is None else trace.set_span_in_context(span, parent)
         token = context.attach(attempt_context)
@@ -222,13 +247,15 @@ class Consumer:
             else:
                 logger.debug("job %s carries no usable trace context; a root span", job.key)
 
-    def _end(self, attempt: _Attempt, ctx: t.Any) -> None:
+    def _end(self, attempt: _Attempt, worker: t.Any, ctx: t.Any) -> None:
         """End the attempt by what SAQ decided: its span and its metric point, each alone."""
         try:
-            outcome = judge(ctx["job"], ctx.get("exception"), _worker_cancelled())
+            job = ctx["job"]
+            aborted = self._aborted.pop(job.key, False) is None
+            outcome = judge(job, ctx.get("exception"), _stopping(worker), aborted)
         except Exception:
             logger.warning("could not judge the outcome of the attempt", exc_info=True)
-            outcome = Outcome("unknown", "_OTHER", None, False)
+            outcome = Outcome(_status.UNKNOWN, "_OTHER", None, False)
         span = attempt.span
         if span is not None:
             try:
@@ -265,8 +292,7 @@ def _mark_retry_due(job: Job, due_ms: int) -> None:
         logger.warning("could not record when the retry is due", exc_info=True)
 
 
-def _worker_cancelled() -> bool:
-    """Whether the worker's own task is being cancelled (a shutdown), Python 3.11+."""
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)
-    return bool(cancelling()) if cancelling is not None else False
+def _stopping(worker: t.Any) -> bool:
+    """Whether the worker is shutting down (``Worker.stop`` sets its event first)."""
+    event = getattr(worker, "event", None)
+    return bool(event is not None and event.is_set())

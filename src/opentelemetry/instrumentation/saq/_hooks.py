@@ -10,9 +10,11 @@ from opentelemetry.trace import Span
 
 if t.TYPE_CHECKING:
     from saq.job import Job
+else:
+    Job = t.Any  # SAQ may not be installed where this is imported; hints still resolve
 
 # A hook may be a plain function or a coroutine function.
-SpanHook = t.Callable[[Span, "Job"], t.Optional[t.Awaitable[None]]]
+SpanHook = t.Callable[[Span, Job], t.Optional[t.Awaitable[None]]]
 
 logger = logging.getLogger(__name__)
 

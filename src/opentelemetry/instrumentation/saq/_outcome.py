@@ -10,6 +10,7 @@ that ends still ACTIVE, with no exception and no cancellation of the worker, was
 
 from __future__ import annotations
 
+import asyncio
 import typing as t
 
 from opentelemetry.instrumentation.saq import _status
@@ -29,12 +30,19 @@ class Outcome(t.NamedTuple):
 COMPLETED = Outcome(_status.COMPLETE, None, None, False)
 
 
-def judge(job: Job, exc: BaseException | None, worker_cancelled: bool) -> Outcome:
+def judge(
+    job: Job, exc: BaseException | None, worker_stopping: bool, abort_finished: bool = False
+) -> Outcome:
     """The attempt's outcome, from the job after SAQ handled it.
 
-    ``worker_cancelled``: the worker's own task is being cancelled (it is shutting down).
+    ``worker_stopping``: the worker is shutting down. ``abort_finished``: SAQ's abort loop
+    finished this job as aborted while the attempt ran.
     """
     status = _status.word(job.status)
+    if status == _status.COMPLETE and exc is None and abort_finished:
+        # SAQ 0.20 marks a job whose function swallowed the abort complete, and then its
+        # abort loop records it aborted: the abort is what the queue keeps.
+        return Outcome(_status.ABORTED, _status.ABORTED, job.error or None, False)
     if status == _status.COMPLETE:
         return COMPLETED
     if status in (_status.ABORTED, _status.ABORTING):
@@ -48,7 +56,7 @@ def judge(job: Job, exc: BaseException | None, worker_cancelled: bool) -> Outcom
         kind, message = _split_last_line(job.error)
         return Outcome(status, kind or _status.FAILED, message, False)
     if status == _status.ACTIVE:
-        if worker_cancelled:  # stopped before the job's function was started
+        if worker_stopping:  # stopped before the job's function was started
             return Outcome(status, _status.CANCELLED, "the worker shut down", False)
         return Outcome(_status.ABORTED, _status.ABORTED, job.error or None, False)
     return Outcome(status, None, None, False)
@@ -56,6 +64,8 @@ def judge(job: Job, exc: BaseException | None, worker_cancelled: bool) -> Outcom
 
 def error_type(exc: BaseException) -> str:
     """The exception's class name, qualified by its module unless it is a builtin."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return "TimeoutError"  # a builtin from Python 3.11; its own class in asyncio before
     cls = type(exc)
     if cls.__module__ == "builtins":
         return cls.__qualname__

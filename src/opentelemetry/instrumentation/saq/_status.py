@@ -16,6 +16,8 @@ ABORTED = "aborted"
 FAILED = "failed"
 COMPLETE = "complete"
 
+UNKNOWN = "unknown"  # what became of it could not be told (our own failure, logged)
+
 # error.type of an attempt that ended without an exception of its own.
 CANCELLED = "cancelled"  # the worker shut down mid-job; SAQ's error text for it too
 
