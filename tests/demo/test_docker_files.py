@@ -13,8 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import tomllib
 import yaml
+
+from tests.package.project import pyproject
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker" / "compose.yml").read_text())
@@ -71,9 +72,7 @@ def test_the_dockerfile_builds_what_compose_runs() -> None:
     for source in copied:
         assert (ROOT / source).exists(), source
     assert 'pip install ".[demo]"' in dockerfile
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
+    extras = pyproject()["project"]["optional-dependencies"]
     assert "demo" in extras
     assert any(dep.startswith("opentelemetry-exporter-otlp-proto-http") for dep in extras["demo"])
     assert 'CMD ["python", "-m", "examples.demo"]' in dockerfile

@@ -6,6 +6,7 @@ go under ``saq.*``.
 
 from __future__ import annotations
 
+import asyncio
 import typing as t
 
 from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
@@ -131,6 +132,8 @@ def last_line(text: str | None) -> str | None:
 def error_type(exc: BaseException) -> str:
     """The exception's class name, qualified by its module unless it is a builtin."""
     cls = type(exc)
-    if cls.__module__ == "builtins":
+    if cls.__module__ == "builtins" or cls is asyncio.TimeoutError:
+        # Before 3.11 a job's timeout raises asyncio's own TimeoutError class; since then
+        # it is the builtin. One word on every Python.
         return cls.__qualname__
     return f"{cls.__module__}.{cls.__qualname__}"

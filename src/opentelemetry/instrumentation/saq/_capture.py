@@ -93,7 +93,10 @@ def caller_location(frame: FrameType | None = None) -> CallerLocation | None:
         filename = current.f_code.co_filename
         if not filename.startswith(skipped) and not filename.startswith("<"):
             code = current.f_code
-            name = code.co_qualname if sys.version_info >= (3, 11) else code.co_name
+            if sys.version_info >= (3, 11):
+                name = code.co_qualname
+            else:  # co_qualname is new in 3.11
+                name = code.co_name
             return CallerLocation(filename, current.f_lineno, name)
         current = current.f_back
     return None

@@ -193,7 +193,7 @@ async def _from_queue(queue: Queue, items: list[TrackedJob], timeout: float) -> 
         for item in items:
             item.entry["status"] = UNKNOWN
         return f"queue {queue.name!r} could not be read ({type(exc).__name__}); status unknown"
-    for item, job in zip(items, jobs):
+    for item, job in zip(items, jobs, strict=False):
         _from_job(item.entry, job)
     return None
 
