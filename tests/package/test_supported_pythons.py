@@ -43,6 +43,7 @@ def test_tox_runs_every_claimed_python_with_saq_lowest_and_newest_at_both_ends()
     for version in (claimed[0], claimed[-1]):
         python = "py" + version.replace(".", "")
         assert {f"{python}-saqlowest", f"{python}-saqnewest"} <= set(envs)
+    assert "package" in envs
 
 
 def test_ci_puts_every_claimed_python_on_its_path() -> None:
