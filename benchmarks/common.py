@@ -122,7 +122,7 @@ def added_us(comparison: Comparison, jobs: int) -> float:
     return median(
         [
             (inst.seconds - bare.seconds) / jobs * 1e6
-            for bare, inst in zip(comparison.bare, comparison.instrumented)
+            for bare, inst in zip(comparison.bare, comparison.instrumented, strict=True)
         ]
     )
 

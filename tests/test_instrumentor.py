@@ -44,10 +44,14 @@ def test_uninstrument_restores_every_patched_function_to_the_original_object(
     instrumentor = SAQInstrumentor()
     instrumentor.instrument(tracer_provider=tracer_provider)
     assert all(
-        cls.__dict__[name] is not original for (cls, name), original in zip(PATCHED, originals)
+        cls.__dict__[name] is not original
+        for (cls, name), original in zip(PATCHED, originals, strict=True)
     )
     instrumentor.uninstrument()
-    assert all(cls.__dict__[name] is original for (cls, name), original in zip(PATCHED, originals))
+    assert all(
+        cls.__dict__[name] is original
+        for (cls, name), original in zip(PATCHED, originals, strict=True)
+    )
 
 
 async def test_instrument_twice_does_not_double_wrap(

@@ -56,7 +56,7 @@ def metered(
     instrumentor.uninstrument()
 
 
-Point = t.Union[NumberDataPoint, HistogramDataPoint]
+Point = NumberDataPoint | HistogramDataPoint
 
 
 def points(reader: InMemoryMetricReader) -> dict[str, list[t.Any]]:

@@ -64,6 +64,7 @@ def _wait_for_first_sweep(redis_url: str, name: str, proc: subprocess.Popen[byte
     client.close()
 
 
+@pytest.mark.slow
 def test_jobs_of_a_worker_in_another_process_are_read_from_their_queue(
     redis_url: str, worker_process: str
 ) -> None:

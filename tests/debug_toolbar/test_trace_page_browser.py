@@ -13,7 +13,7 @@ from tests.debug_toolbar.apps import litestar_app
 from tests.debug_toolbar.test_trace_pages import kinds, wait_for_trace
 from tests.debug_toolbar.toolbar_api import panel, request_id
 
-pytestmark = pytest.mark.usefixtures("instrument")
+pytestmark = [pytest.mark.usefixtures("instrument"), pytest.mark.slow]
 
 
 def test_a_failed_then_retried_job_is_drawn_in_time_order(redis_url: str) -> None:

@@ -1,5 +1,9 @@
 """docker/: no Docker engine runs here, so the files are checked for what they start.
 
+compose.yml and the collector's config (otel-collector.yaml) are read as YAML and checked
+for what the collector needs to run the pipeline (every component it names is defined) and
+for where the telemetry goes: every process to the collector, the collector to Jaeger.
+
 The processes compose would start are run for real by test_end_to_end.py (same commands,
 same environment variables, a real Redis and a real OTLP receiver).
 """
@@ -11,33 +15,91 @@ import os
 import re
 import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
-import tomllib
 import yaml
+
+from tests.package.project import pyproject
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker" / "compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 
 
-def test_compose_runs_redis_jaeger_the_app_and_two_workers() -> None:
-    assert set(SERVICES) == {"redis", "jaeger", "app", "worker-1", "worker-2"}
+DEMO = ("app", "worker-1", "worker-2")
+
+
+def test_compose_runs_redis_jaeger_v2_a_collector_the_app_and_two_workers() -> None:
+    assert set(SERVICES) == {"redis", "jaeger", "otel-collector", *DEMO}
     assert SERVICES["redis"]["image"].startswith("redis:")
-    assert SERVICES["jaeger"]["image"].startswith("jaegertracing/all-in-one:")
-    assert SERVICES["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    # Jaeger v2 (v1's all-in-one reached its end of life on 31 December 2025).
+    assert re.fullmatch(r"jaegertracing/jaeger:2\.\d+\.\d+", SERVICES["jaeger"]["image"])
     assert "16686:16686" in SERVICES["jaeger"]["ports"]  # the UI
-    assert "4318:4318" in SERVICES["jaeger"]["ports"]  # OTLP/HTTP
+    assert re.fullmatch(
+        r"otel/opentelemetry-collector(-contrib)?:0\.\d+\.\d+", SERVICES["otel-collector"]["image"]
+    )
     assert "8000:8000" in SERVICES["app"]["ports"]
 
 
-def test_the_app_and_workers_export_otlp_to_jaeger_and_share_redis() -> None:
-    for name in ("app", "worker-1", "worker-2"):
+def collector_config() -> dict[str, t.Any]:
+    """The config file compose mounts where the collector's --config option reads it."""
+    collector = SERVICES["otel-collector"]
+    (option,) = [arg for arg in collector["command"] if arg.startswith("--config=")]
+    mounted = {}
+    for volume in collector["volumes"]:
+        source, target = volume.split(":")[:2]
+        mounted[target] = ROOT / "docker" / source
+    config: dict[str, t.Any] = yaml.safe_load(mounted[option.removeprefix("--config=")].read_text())
+    return config
+
+
+def component_type(name: str) -> str:
+    return name.split("/", 1)[0]  # "otlp_grpc/jaeger" is an otlp_grpc exporter named jaeger
+
+
+def test_the_collector_receives_otlp_batches_and_exports_to_jaeger() -> None:
+    config = collector_config()
+    protocols = config["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"] == "0.0.0.0:4317"
+    assert protocols["http"]["endpoint"] == "0.0.0.0:4318"
+    traces = config["service"]["pipelines"]["traces"]
+    assert traces["receivers"] == ["otlp"]
+    # The memory limiter first, batching last, as the collector's docs order them.
+    assert traces["processors"] == ["memory_limiter", "batch"]
+    (exporter,) = traces["exporters"]
+    assert component_type(exporter) == "otlp_grpc"
+    settings = config["exporters"][exporter]
+    assert settings["endpoint"] == "jaeger:4317"  # Jaeger v2's OTLP/gRPC port
+    assert settings["tls"]["insecure"] is True  # plain gRPC inside the compose network
+    # Every component a pipeline names is defined, and every defined one is used.
+    for kind in ("receivers", "processors", "exporters"):
+        used = {
+            name for pipeline in config["service"]["pipelines"].values() for name in pipeline[kind]
+        }
+        assert used == set(config[kind]), kind
+
+
+def test_every_service_exports_otlp_to_the_collector_only() -> None:
+    config = collector_config()
+    http_port = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].rsplit(":", 1)[1]
+    exporting = [
+        name
+        for name, service in SERVICES.items()
+        if "OTEL_SERVICE_NAME" in service.get("environment", {})
+    ]
+    assert sorted(exporting) == sorted(DEMO)
+    for name in exporting:
         env = SERVICES[name]["environment"]
-        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
-        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+        otlp = {key: value for key, value in env.items() if key.startswith("OTEL_EXPORTER_OTLP")}
+        assert otlp == {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://otel-collector:{http_port}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        }, name
+        assert "jaeger" not in str(env)
         assert env["REDIS_URL"] == "redis://redis:6379"
-        assert {"redis", "jaeger"} <= set(SERVICES[name]["depends_on"])
+        assert set(SERVICES[name]["depends_on"]) == {"redis", "otel-collector"}
+    assert SERVICES["otel-collector"]["depends_on"] == {"jaeger": {"condition": "service_started"}}
     assert SERVICES["app"]["environment"]["HOST"] == "0.0.0.0"
     assert SERVICES["app"]["environment"]["OTEL_SERVICE_NAME"] == "saq-demo-app"
     assert SERVICES["worker-1"]["environment"]["OTEL_SERVICE_NAME"] == "saq-demo-worker"
@@ -71,11 +133,9 @@ def test_the_dockerfile_builds_what_compose_runs() -> None:
     for source in copied:
         assert (ROOT / source).exists(), source
     assert 'pip install ".[demo]"' in dockerfile
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
+    extras = pyproject()["project"]["optional-dependencies"]
     assert "demo" in extras
     assert any(dep.startswith("opentelemetry-exporter-otlp-proto-http") for dep in extras["demo"])
     assert 'CMD ["python", "-m", "examples.demo"]' in dockerfile
-    for name in ("app", "worker-1", "worker-2"):
+    for name in DEMO:
         assert SERVICES[name]["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}

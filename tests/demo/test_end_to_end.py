@@ -21,6 +21,7 @@ import pytest
 from tests.otlp_receiver import ReceivedSpan, Receiver, otlp_receiver
 from tests.servers import RedisServer, free_port
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SERVER, PRODUCER, CONSUMER = 2, 4, 5  # OTLP's SpanKind numbers
 ERROR = 2

@@ -46,6 +46,7 @@ class PersistentRedis(RedisServer):
         _wait_for_port(self.port, self._proc)
 
 
+@pytest.mark.slow
 async def test_redis_stopped_and_restarted_loses_no_acknowledged_job(
     instrument: SAQInstrumentor, exporter: InMemorySpanExporter
 ) -> None:

@@ -10,6 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from saq.job import Status
@@ -18,6 +19,7 @@ from saq.queue.redis import RedisQueue
 from opentelemetry.instrumentation.saq import SAQInstrumentor
 from tests.otlp_receiver import otlp_receiver
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 JOBS, WORKERS = 2000, 4
 CONSUMER = 5

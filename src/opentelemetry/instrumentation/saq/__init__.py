@@ -44,6 +44,7 @@ from opentelemetry.instrumentation.saq import _configured
 from opentelemetry.instrumentation.saq._attributes import SCHEMA_URL
 from opentelemetry.instrumentation.saq._consumer import Consumer
 from opentelemetry.instrumentation.saq._hooks import SpanHook
+from opentelemetry.instrumentation.saq._litestar_saq import warn_if_litestar_saq_otel
 from opentelemetry.instrumentation.saq._metrics import Instruments
 from opentelemetry.instrumentation.saq._patching import patch, restore
 from opentelemetry.instrumentation.saq._producer import Producer
@@ -157,6 +158,7 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             pass
         else:
             self._patches.append(patch(HttpProxy, "process", producer.wrap_proxy_process))
+        self._patches += warn_if_litestar_saq_otel()
 
     def _uninstrument(self, **kwargs: t.Any) -> None:
         restore(getattr(self, "_patches", ()))

@@ -143,6 +143,6 @@ def caller_location(frame: FrameType | None = None) -> CallerLocation | None:
 def _qualified_name(frame: FrameType) -> str:
     """``module.Class.method``: code.function.name as the conventions define it."""
     code = frame.f_code
-    name = code.co_qualname if sys.version_info >= (3, 11) else code.co_name
+    name: str = getattr(code, "co_qualname", code.co_name)  # co_qualname is new in 3.11
     module = frame.f_globals.get("__name__")
     return f"{module}.{name}" if isinstance(module, str) and module else name

@@ -14,7 +14,7 @@ else:
     Job = t.Any  # SAQ may not be installed where this is imported; hints still resolve
 
 # A hook may be a plain function or a coroutine function.
-SpanHook = t.Callable[[Span, Job], t.Optional[t.Awaitable[None]]]
+SpanHook = t.Callable[[Span, Job], t.Awaitable[None] | None]
 
 logger = logging.getLogger(__name__)
 

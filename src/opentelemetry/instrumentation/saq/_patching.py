@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import typing as t
+from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
@@ -17,13 +18,13 @@ Wrapper = t.Callable[..., t.Any]
 
 
 class Patch(t.NamedTuple):
-    owner: type
+    owner: type | ModuleType
     name: str
     original: t.Any
     replacement: Wrapper
 
 
-def patch(owner: type, name: str, make: t.Callable[[t.Any], Wrapper]) -> Patch:
+def patch(owner: type | ModuleType, name: str, make: t.Callable[[t.Any], Wrapper]) -> Patch:
     """Replace ``owner.name`` with ``make(original)``, which calls the original."""
     original = owner.__dict__[name]
     replacement = functools.wraps(original)(make(original))
@@ -40,6 +41,6 @@ def restore(patches: t.Iterable[Patch]) -> None:
         else:
             logger.warning(
                 "%s.%s was replaced after SAQ was instrumented; leaving it as it is",
-                item.owner.__qualname__,
+                getattr(item.owner, "__qualname__", item.owner.__name__),
                 item.name,
             )

@@ -179,7 +179,7 @@ def distinguish(entries: list[Entry]) -> None:
         differing.sort(key=lambda key: cleaned[0][key] == REDACTED)
         if differing:
             key = differing[0]
-            for entry, arguments in zip(same, cleaned):
+            for entry, arguments in zip(same, cleaned, strict=True):
                 entry["argument"] = f"{key}={_text(arguments[key])}"
 
 
@@ -281,7 +281,7 @@ async def _from_queue(queue: Queue, items: list[TrackedJob], timeout: float) -> 
         for item in items:
             item.entry["status"] = UNKNOWN
         return f"queue {queue.name!r} could not be read ({type(exc).__name__}); status unknown"
-    for item, job in zip(items, jobs):
+    for item, job in zip(items, jobs, strict=False):
         _from_job(item.entry, job)
     return None
 

@@ -91,6 +91,6 @@ def _hook_dock() -> bool:
 @functools.lru_cache(maxsize=1)
 def dock_script() -> str:
     package = importlib.resources.files("opentelemetry.instrumentation.saq.debug_toolbar")
-    source = package.joinpath("static", "dock.js").read_text(encoding="utf-8")
+    source = package.joinpath("static").joinpath("dock.js").read_text(encoding="utf-8")
     # A plain str on purpose: Markup would escape the toolbar's HTML it is appended to.
     return f"<script>{source}</script>"

@@ -61,7 +61,7 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
     axis = trace_layout.segments(rows, float(view["duration_ms"]))
     colours = trace_layout.colour(rows)
     drawn = []
-    for index, (row, colour) in enumerate(zip(rows, colours)):
+    for index, (row, colour) in enumerate(zip(rows, colours, strict=True)):
         start = float(row["start_ms"])
         left = trace_layout.position(axis, start)
         right = trace_layout.position(axis, start + float(row["duration_ms"]))
