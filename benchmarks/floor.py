@@ -131,7 +131,10 @@ class Floor:
             known = queues.get(queue)
             if known is None:
                 known = queues[queue] = _learn(queue)
-            span = tracer.start_span(known.send_name, kind=SpanKind.PRODUCER, attributes=known.send)
+            parent = context.get_current()  # read once, passed on explicitly
+            span = tracer.start_span(
+                known.send_name, context=parent, kind=SpanKind.PRODUCER, attributes=known.send
+            )
             if span.is_recording():
                 span.set_attributes(
                     {
@@ -142,7 +145,7 @@ class Floor:
                         SAQ_JOB_TIMEOUT: job.timeout,
                     }
                 )
-            current = trace.set_span_in_context(span)
+            current = trace.set_span_in_context(span, parent)
             token = context.attach(current)
             carrier: dict[str, str] = {}
             propagate.inject(carrier, context=current)
