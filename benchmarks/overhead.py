@@ -1,7 +1,7 @@
 """What does the instrumentation cost? Bare SAQ against every set-up, the floor and the peer.
 
-    python benchmarks/overhead.py            # about 6 minutes on 2 shared cores
-    python benchmarks/overhead.py --quick    # about 2 minutes, noisier µs
+    python benchmarks/overhead.py            # about 5 minutes on 2 shared cores
+    python benchmarks/overhead.py --quick    # about 1 minute, noisier µs
 
 Two units per set-up: Python bytecodes per job (deterministic) and µs added per job
 (medians of per-round differences, every set-up run once per round, bare included).
