@@ -1,13 +1,14 @@
 """Where ours spends bytecodes above the floor, function by function.
 
-    python benchmarks/profile.py                 # sampled and unsampled, enqueue and end to end
-    python benchmarks/profile.py --top 40
+    python benchmarks/profile_bytecodes.py    # sampled and unsampled, enqueue and end to end
+    python benchmarks/profile_bytecodes.py --top 40
 
 Counts the Python bytecodes each function executes (its own, not its callees') per job,
 for ours and for the floor under the same SDK set-up, and ranks the functions by what
 ours executes more. Then, for each of our functions, what it costs with everything it
 calls (the SDK and API included): what a change to that function can save.
-Deterministic like the bytecode counts of overhead.py, so one run is enough.
+Deterministic like the bytecode counts of overhead.py, so one run is enough. (Not named
+profile.py: that would shadow the standard library module cProfile imports.)
 """
 
 from __future__ import annotations
