@@ -1,9 +1,17 @@
 """The peer, measured the way overhead.py measures SAQ: arq with opentelemetry-instrumentation-arq.
 
 Runs in its own venv (benchmarks/.venv-arq, made by overhead.py: arq pins an older
-redis-py than SAQ). Prints one JSON line of medians of per-round ratios.
+redis-py than SAQ). Prints one JSON line: per set-up (bare, sampled, unsampled) the
+bytecodes per enqueue and per job end to end, and the µs each adds per job.
 
     benchmarks/.venv-arq/bin/python benchmarks/arq_peer.py redis://127.0.0.1:6379 [--quick]
+
+``ArqInstrumentor.uninstrument()`` (0.50b1) leaves its wrappers of ``Function.coroutine``
+and ``CronJob.coroutine`` in place: the "bare" runs after it would run instrumented on
+the worker side, and the peer's end-to-end cost would read about half what it is. So
+the peer puts those back itself, then checks that every class and function of arq is
+the very object it was before instrumenting, and stops if not: a future release that
+leaves something else behind cannot silently flatter the comparison.
 """
 
 from __future__ import annotations
@@ -21,27 +29,92 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.worker import Worker, func
-from common import Comparison, DropExporter, Run, added_us, interleave, median
+from arq.cron import CronJob
+from arq.worker import Function, Worker, func
+from common import (
+    BARE,
+    Figures,
+    Sizes,
+    Variant,
+    added_us,
+    bare,
+    bytecodes_per_job,
+    interleave,
+    median,
+    per_job_us,
+    sdk_provider,
+)
 from opentelemetry.instrumentation.arq import ArqInstrumentor
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+State = dict[tuple[str, str], object]
 
 
-async def enqueue_run(pool: ArqRedis, jobs: int) -> Run:
+def arq_state() -> State:
+    """Every name of arq's modules and every attribute of the classes they define."""
+    state: State = {}
+    for module_name, module in sorted(sys.modules.items()):
+        if module_name != "arq" and not module_name.startswith("arq."):
+            continue
+        for name, value in vars(module).items():
+            state[(module_name, name)] = value
+            if isinstance(value, type) and value.__module__ == module_name:
+                for attribute, member in vars(value).items():
+                    state[(module_name, f"{name}.{attribute}")] = member
+    return state
+
+
+def check_pristine(pristine: State) -> None:
+    """Raise unless arq is exactly as it was before it was ever instrumented."""
+    now = arq_state()
+    changed = sorted(
+        ".".join(key)
+        for key in pristine.keys() | now.keys()
+        if key not in now or key not in pristine or now[key] is not pristine[key]
+    )
+    if changed:
+        raise RuntimeError(f"arq is not back to pristine after uninstrument(): {changed}")
+
+
+class Peer:
+    """The arq instrumentation, switched on and fully off again."""
+
+    def __init__(self) -> None:
+        self._pristine = arq_state()
+        self._originals = {
+            owner: owner.__dict__.get("coroutine", _ABSENT) for owner in (Function, CronJob)
+        }
+
+    def variant(self, name: str, sampled: bool) -> Variant:
+        provider = sdk_provider(sampled)
+        return Variant(
+            name, lambda: ArqInstrumentor().instrument(tracer_provider=provider), self.off
+        )
+
+    def off(self) -> None:
+        ArqInstrumentor().uninstrument()
+        for owner, original in self._originals.items():
+            if original is _ABSENT:
+                if "coroutine" in owner.__dict__:
+                    delattr(owner, "coroutine")
+            else:
+                owner.coroutine = original
+        check_pristine(self._pristine)
+
+
+_ABSENT = object()
+
+
+async def enqueue_run(pool: ArqRedis, jobs: int) -> float:
     name = f"arq-{uuid.uuid4().hex[:8]}"
-    latencies = []
     started = time.perf_counter()
     for n in range(jobs):
-        before = time.perf_counter()
         await pool.enqueue_job("noop", n=n, _queue_name=name)
-        latencies.append(time.perf_counter() - before)
     seconds = time.perf_counter() - started
     await pool.flushdb()
-    return Run(seconds, latencies)
+    return seconds
 
 
-async def end_to_end_run(pool: ArqRedis, jobs: int) -> Run:
+async def end_to_end_run(pool: ArqRedis, jobs: int) -> float:
     """A burst, as overhead.py runs it: enqueue ``jobs`` jobs, then a worker runs them."""
     name = f"arq-{uuid.uuid4().hex[:8]}"
     done = asyncio.Event()
@@ -75,48 +148,60 @@ async def end_to_end_run(pool: ArqRedis, jobs: int) -> Run:
     # Not worker.close(): it would close the pool the next runs share.
     await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
     await pool.flushdb()
-    return Run(seconds, [])
+    return seconds
 
 
-async def compare(
-    url: str, runner: t.Any, jobs: int, rounds: int, provider: TracerProvider
-) -> Comparison:
-    """One pool for every run of the comparison, as overhead.py keeps one queue."""
-    instrumentor = ArqInstrumentor()
+Runner = t.Callable[[ArqRedis, int], t.Awaitable[float]]
+
+
+async def count_bytecodes(pool: ArqRedis, runner: Runner, variant: Variant, jobs: int) -> float:
+    variant.instrument()
+    try:
+        await runner(pool, 20)
+        return await bytecodes_per_job(lambda: runner(pool, jobs), jobs)
+    finally:
+        variant.uninstrument()
+
+
+async def main(url: str, sizes: Sizes) -> None:
+    peer = Peer()
+    every = [bare(), peer.variant("sampled", True), peer.variant("unsampled", False)]
     pool = await create_pool(RedisSettings.from_dsn(url))
     try:
-        await runner(pool, jobs // 4)
-        return await interleave(
-            lambda: runner(pool, jobs),
-            rounds,
-            lambda: instrumentor.instrument(tracer_provider=provider),
-            instrumentor.uninstrument,
-        )
+        enqueue_counts: dict[str, list[float]] = {variant.name: [] for variant in every}
+        e2e_counts: dict[str, list[float]] = {variant.name: [] for variant in every}
+        for _ in range(sizes.counts):
+            for variant in every:
+                jobs = sizes.counted_jobs
+                enqueue_counts[variant.name].append(
+                    await count_bytecodes(pool, enqueue_run, variant, jobs)
+                )
+                e2e_counts[variant.name].append(
+                    await count_bytecodes(pool, end_to_end_run, variant, jobs)
+                )
+        await enqueue_run(pool, sizes.enqueues // 4)  # warm up
+        enqueues = await interleave(lambda: enqueue_run(pool, sizes.enqueues), sizes.rounds, every)
+        e2e = await interleave(lambda: end_to_end_run(pool, sizes.e2e_jobs), sizes.rounds, every)
     finally:
         await pool.aclose()
-
-
-async def main(url: str, quick: bool) -> None:
-    jobs, e2e_jobs, rounds = (400, 200, 7) if quick else (1000, 400, 21)
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(DropExporter()))
-    enqueue = await compare(url, enqueue_run, jobs, rounds, provider)
-    e2e = await compare(url, end_to_end_run, e2e_jobs, rounds, provider)
-    bare = [x for run in enqueue.bare for x in run.latencies]
-    instrumented = [x for run in enqueue.instrumented for x in run.latencies]
-    print(
-        json.dumps(
-            {
-                "enqueue_ratio": median(enqueue.ratios),
-                "e2e_ratio": median(e2e.ratios),
-                "bare_median_us": median(bare) * 1e6,
-                "inst_median_us": median(instrumented) * 1e6,
-                "added_enqueue_us": added_us(enqueue, jobs),
-                "added_e2e_us": added_us(e2e, e2e_jobs),
-            }
+    counts = {
+        name: (median(enqueue_counts[name]), median(e2e_counts[name])) for name in enqueue_counts
+    }
+    figures = {
+        BARE: Figures(
+            *counts[BARE],
+            per_job_us(enqueues, BARE, sizes.enqueues),
+            per_job_us(e2e, BARE, sizes.e2e_jobs),
         )
-    )
+    }
+    for variant in every[1:]:
+        figures[variant.name] = Figures(
+            *counts[variant.name],
+            added_us(enqueues, variant.name, sizes.enqueues),
+            added_us(e2e, variant.name, sizes.e2e_jobs),
+        )
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], "--quick" in sys.argv))
+    asyncio.run(main(sys.argv[1], Sizes.of("--quick" in sys.argv)))

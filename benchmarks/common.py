@@ -1,4 +1,4 @@
-"""What every benchmark here shares: a throwaway redis-server, statistics, SDK set-ups.
+"""What every benchmark here shares: a redis-server, interleaved rounds, the two units.
 
 No SAQ and no arq in here: the peer's script imports it from its own venv.
 """
@@ -12,12 +12,16 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+import types
 import typing as t
 from collections.abc import Iterator, Sequence
 
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 
 
 class DropExporter(SpanExporter):
@@ -68,63 +72,92 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def p99(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+BARE = "bare"
 
 
-class Run(t.NamedTuple):
-    """One timed run: total seconds and, for enqueue runs, each call's latency."""
+class Variant(t.NamedTuple):
+    """One way to run the same code: instrumented some way, or (hooks doing nothing) bare."""
 
-    seconds: float
-    latencies: list[float]
+    name: str
+    instrument: t.Callable[[], None]
+    uninstrument: t.Callable[[], None]
 
 
-class Comparison(t.NamedTuple):
-    """Interleaved rounds: the per-round ratios instrumented/bare, and every run."""
-
-    ratios: list[float]
-    bare: list[Run]
-    instrumented: list[Run]
+def bare() -> Variant:
+    return Variant(BARE, lambda: None, lambda: None)
 
 
 async def interleave(
-    run: t.Callable[[], t.Awaitable[Run]],
-    rounds: int,
-    instrument: t.Callable[[], None],
-    uninstrument: t.Callable[[], None],
-) -> Comparison:
-    """Run bare and instrumented back to back, alternating which goes first."""
-    comparison = Comparison([], [], [])
-    for round_ in range(rounds):
-        runs: dict[str, Run] = {}
-        for kind in ("bare", "inst") if round_ % 2 == 0 else ("inst", "bare"):
-            if kind == "bare":
-                runs[kind] = await run()
-                continue
-            instrument()
-            try:
-                runs[kind] = await run()
-            finally:
-                uninstrument()
-        comparison.ratios.append(runs["inst"].seconds / runs["bare"].seconds)
-        comparison.bare.append(runs["bare"])
-        comparison.instrumented.append(runs["inst"])
-    return comparison
+    run: t.Callable[[], t.Awaitable[float]], rounds: int, variants: Sequence[Variant]
+) -> dict[str, list[float]]:
+    """Seconds of each run, per variant: every round runs every variant once.
 
-
-def added_us(comparison: Comparison, jobs: int) -> float:
-    """What instrumentation adds per job in µs: the median of per-round differences.
-
-    Beside the ratio, because the ratio depends on what the bare job costs: a queue whose
-    enqueue is slower hides the same added microseconds in a smaller ratio.
+    The order rotates from round to round, so no variant always runs first or just after
+    another; compare variants within a round (``added_us``), so that drift of the machine
+    between rounds cancels out.
     """
-    return median(
-        [
-            (inst.seconds - bare.seconds) / jobs * 1e6
-            for bare, inst in zip(comparison.bare, comparison.instrumented, strict=True)
-        ]
-    )
+    seconds: dict[str, list[float]] = {variant.name: [] for variant in variants}
+    for round_ in range(rounds):
+        shift = round_ % len(variants)
+        for variant in [*variants[shift:], *variants[:shift]]:
+            variant.instrument()
+            try:
+                seconds[variant.name].append(await run())
+            finally:
+                variant.uninstrument()
+    return seconds
+
+
+def added_us(seconds: dict[str, list[float]], name: str, jobs: int) -> float:
+    """What variant ``name`` adds to bare per job, in µs: the median of per-round differences.
+
+    Differences, not ratios: a queue whose bare job is slower hides the same added
+    microseconds in a smaller ratio.
+    """
+    pairs = zip(seconds[BARE], seconds[name], strict=True)
+    return median([(inst - base) / jobs * 1e6 for base, inst in pairs])
+
+
+def per_job_us(seconds: dict[str, list[float]], name: str, jobs: int) -> float:
+    return median(seconds[name]) / jobs * 1e6
+
+
+async def bytecodes_per_job(run: t.Callable[[], t.Awaitable[t.Any]], jobs: int) -> float:
+    """Python bytecodes this thread executes per job while ``run()`` runs.
+
+    Counted with ``sys.settrace`` opcode events: unlike time, a count that hardly moves
+    with the machine's noise. Only the event loop's turns per Redis reply (and redis-py's
+    reads) depend on timing: about ±0.5% of a job between counts, so take a median. It
+    does not weigh bytecodes by cost, nor see C code or the exporter's thread.
+    """
+    executed = 0
+
+    def count(frame: types.FrameType, event: str, arg: t.Any) -> t.Any:
+        nonlocal executed
+        if event == "opcode":
+            executed += 1
+        elif event == "call":
+            frame.f_trace_lines = False
+            frame.f_trace_opcodes = True
+        return count
+
+    sys.settrace(count)
+    try:
+        await run()
+    finally:
+        sys.settrace(None)
+    return executed / jobs
+
+
+def sdk_provider(sampled: bool) -> TracerProvider:
+    """An SDK with a batch processor whose exporter drops: export is not ours to measure.
+
+    Sampled: every span records (the default sampler, parent-based always on). Unsampled:
+    ``parentbased_always_off``, what a job of an app that samples at its edge goes through.
+    """
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON if sampled else ALWAYS_OFF))
+    provider.add_span_processor(BatchSpanProcessor(DropExporter()))
+    return provider
 
 
 def machine() -> str:
@@ -135,3 +168,26 @@ def machine() -> str:
                 model = line.split(":", 1)[1].strip()
                 break
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+class Figures(t.NamedTuple):
+    """One set-up in both units: bytecodes per job and µs added per job (0 for bare)."""
+
+    enqueue_bytecodes: float
+    e2e_bytecodes: float
+    enqueue_us: float  # added to bare; for bare itself, what one enqueue takes
+    e2e_us: float  # added to bare; for bare itself, what one job takes end to end
+
+
+class Sizes(t.NamedTuple):
+    """How much each measurement runs: ``--quick`` trades precision for time."""
+
+    rounds: int  # interleaved rounds of timed runs
+    enqueues: int  # per timed enqueue run
+    e2e_jobs: int  # per timed end-to-end run
+    counts: int  # bytecode counts per set-up (the median is taken)
+    counted_jobs: int  # jobs per bytecode count
+
+    @classmethod
+    def of(cls, quick: bool) -> Sizes:
+        return cls(9, 400, 200, 3, 150) if quick else cls(25, 1000, 400, 7, 300)
