@@ -17,7 +17,7 @@ def job(status: Status, error: str | None = None) -> Job:
 
 
 def test_a_failure_known_only_from_its_traceback_keeps_its_type_and_message() -> None:
-    outcome = judge(job(Status.FAILED, TRACEBACK), None, worker_cancelled=False)
+    outcome = judge(job(Status.FAILED, TRACEBACK), None, worker_stopping=False)
     assert (outcome.status, outcome.error, outcome.description) == (
         "failed",
         "billing.PaymentDeclined",
@@ -26,19 +26,19 @@ def test_a_failure_known_only_from_its_traceback_keeps_its_type_and_message() ->
 
 
 def test_a_failure_without_a_traceback_is_failed() -> None:
-    outcome = judge(job(Status.FAILED), None, worker_cancelled=False)
+    outcome = judge(job(Status.FAILED), None, worker_stopping=False)
     assert (outcome.error, outcome.description) == ("failed", None)
 
 
 def test_a_job_left_active_was_aborted_unless_the_worker_is_shutting_down() -> None:
-    aborted = judge(job(Status.ACTIVE), None, worker_cancelled=False)
-    stopped = judge(job(Status.ACTIVE), None, worker_cancelled=True)
+    aborted = judge(job(Status.ACTIVE), None, worker_stopping=False)
+    stopped = judge(job(Status.ACTIVE), None, worker_stopping=True)
     assert (aborted.status, aborted.error) == ("aborted", "aborted")
     assert (stopped.status, stopped.error, stopped.will_retry) == ("active", "cancelled", False)
 
 
 def test_an_abort_carries_its_reason() -> None:
-    outcome = judge(job(Status.ABORTED, "user pressed cancel"), None, worker_cancelled=False)
+    outcome = judge(job(Status.ABORTED, "user pressed cancel"), None, worker_stopping=False)
     assert (outcome.error, outcome.description) == ("aborted", "user pressed cancel")
 
 
@@ -46,3 +46,10 @@ def test_the_summary_for_people_joins_type_and_message() -> None:
     assert error_summary("ValueError", "bad") == "ValueError: bad"
     assert error_summary("aborted", None) == "aborted"
     assert error_summary(None, "bad") == "bad"
+
+
+def test_a_complete_job_whose_abort_saq_finished_meanwhile_was_aborted() -> None:
+    # SAQ 0.20: the function swallowed the abort, the worker marked the job complete,
+    # then the abort loop recorded it aborted.
+    outcome = judge(job(Status.COMPLETE), None, worker_stopping=False, abort_finished=True)
+    assert (outcome.status, outcome.error) == ("aborted", "aborted")
