@@ -191,3 +191,21 @@ def test_a_provider_given_to_instrument_is_trusted_and_a_no_op_one_is_not(
     assert not _configured.spans(trace.NoOpTracerProvider()).check()
     global_ = _configured.spans(None)
     assert not global_.check()
+
+
+@pytest.mark.parametrize("probe", ["the API's global", "the public getter"])
+def test_the_global_provider_is_followed_by_the_cheap_probe_and_by_the_public_getter(
+    no_sdk: None, monkeypatch: pytest.MonkeyPatch, probe: str
+) -> None:
+    # The probe reads the API's own "provider set" global; should a future API rename
+    # it, the public getter answers the same (slower) question.
+    assert _configured._global_set(trace, "_TRACER_PROVIDER") is not None
+    is_set = (
+        _configured._global_set(trace, "_TRACER_PROVIDER") if probe.startswith("the API") else None
+    )
+    spans = _configured.Configured(
+        None, trace.get_tracer_provider, trace.ProxyTracerProvider, trace.NoOpTracerProvider, is_set
+    )
+    assert not spans.check()
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", TracerProvider())
+    assert spans.check()

@@ -4,7 +4,13 @@ With the OpenTelemetry API alone (no SDK configured) every span and metric point
 no-op, yet building attributes, links and contexts costs a job several microseconds:
 most of what the instrumentation costs an app that installed it before configuring
 telemetry, or never did. A provider given to ``instrument()`` is settled at once; the
-global one is asked per job only until it is set, which happens once, and then cached.
+global one is looked at per job only until it is set, which happens once, and then cached.
+
+Looking at it must cost less than the work it saves: ``get_tracer_provider()`` and
+``get_meter_provider()`` look up an environment variable on every call until a provider
+is set (some 50 bytecodes). So while none is set we read the API's own "is a global
+provider set" global, the one its proxy tracers and meters read on every call, and fall
+back to the public getters if a future API renames it (a test pins both paths).
 """
 
 from __future__ import annotations
@@ -12,17 +18,27 @@ from __future__ import annotations
 import typing as t
 
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import _internal as _metrics_api
 
 try:  # the API's stand-in until a global meter provider is set has no public name
     from opentelemetry.metrics._internal import _ProxyMeterProvider as _ProxyMeterProviderType
 except ImportError:  # pragma: no cover - a future API: never taken for a proxy
     _ProxyMeterProviderType = type(None)  # type: ignore[assignment,misc]
 
+_UNKNOWN = object()
+
+
+def _global_set(module: object, name: str) -> t.Callable[[], bool] | None:
+    """A cheap "has the global provider been set?", or None where the API has no such global."""
+    if getattr(module, name, _UNKNOWN) is _UNKNOWN:
+        return None
+    return lambda: getattr(module, name) is not None
+
 
 class _Configured:
     """``check()`` is True once the provider could record; cheap enough to call per job."""
 
-    __slots__ = ("_get_global", "_noop", "_proxy", "_state")
+    __slots__ = ("_get_global", "_is_set", "_noop", "_proxy", "_state")
 
     def __init__(
         self,
@@ -30,8 +46,10 @@ class _Configured:
         get_global: t.Callable[[], object],
         proxy: type,
         noop: type,
+        is_set: t.Callable[[], bool] | None = None,
     ) -> None:
         self._get_global = get_global
+        self._is_set = is_set
         self._proxy = proxy
         self._noop = noop
         # None: follow the global provider. A proxy passed explicitly (the contrib idiom
@@ -45,6 +63,9 @@ class _Configured:
         state = self._state
         if state is not None:
             return state
+        is_set = self._is_set
+        if is_set is not None and not is_set():
+            return False  # not configured yet
         provider = self._get_global()
         if isinstance(provider, self._proxy):
             return False  # not configured yet
@@ -59,6 +80,7 @@ def spans(tracer_provider: trace.TracerProvider | None) -> _Configured:
         trace.get_tracer_provider,
         trace.ProxyTracerProvider,
         trace.NoOpTracerProvider,
+        _global_set(trace, "_TRACER_PROVIDER"),
     )
 
 
@@ -68,6 +90,7 @@ def meters(meter_provider: metrics.MeterProvider | None) -> _Configured:
         metrics.get_meter_provider,
         _ProxyMeterProviderType,
         metrics.NoOpMeterProvider,
+        _global_set(_metrics_api, "_METER_PROVIDER"),
     )
 
 
