@@ -24,7 +24,11 @@ CANCELLED = "cancelled"  # the worker shut down mid-job; SAQ's error text for it
 FINAL = frozenset((COMPLETE, FAILED, ABORTED))
 """Statuses after which nothing more happens to the job."""
 
-WAITING = frozenset((NEW, DEFERRED, QUEUED))
+UNSUCCESSFUL = frozenset((FAILED, ABORTED))
+"""Final statuses that carry an error."""
+
+RETRYING = "retrying"
+"""What the trace pages call a job waiting on its retry (SAQ says queued)."""
 """Statuses of a job that has not started its (next) attempt."""
 
 

@@ -15,6 +15,7 @@ import typing as t
 
 from opentelemetry.trace import SpanKind, StatusCode
 
+from opentelemetry.instrumentation.saq import _status
 from opentelemetry.instrumentation.saq._attributes import (
     ERROR_TYPE,
     SAQ_JOB_ATTEMPT,
@@ -39,19 +40,27 @@ logger = logging.getLogger(__name__)
 
 Entry = dict[str, t.Any]
 
-TERMINAL = frozenset({"complete", "failed", "aborted"})
-UNKNOWN = "unknown"
+TERMINAL = _status.FINAL
+UNKNOWN = _status.UNKNOWN
 ICONS = {
-    "complete": "✓",
-    "failed": "✗",
-    "aborted": "⊘",
-    "active": "⏳",
-    "queued": "⏸",
-    "new": "·",
-    "aborting": "⊘",
+    _status.COMPLETE: "✓",
+    _status.FAILED: "✗",
+    _status.ABORTED: "⊘",
+    _status.ACTIVE: "⏳",
+    _status.QUEUED: "⏸",
+    _status.NEW: "·",
+    _status.ABORTING: "⊘",
     UNKNOWN: "?",
 }
-_SUMMARY_ORDER = ("complete", "failed", "aborted", "active", "queued", "new", UNKNOWN)
+_SUMMARY_ORDER = (
+    _status.COMPLETE,
+    _status.FAILED,
+    _status.ABORTED,
+    _status.ACTIVE,
+    _status.QUEUED,
+    _status.NEW,
+    UNKNOWN,
+)
 
 
 class TrackedJob(t.NamedTuple):
@@ -152,8 +161,8 @@ def queue_lines(entries: t.Iterable[Entry]) -> list[str]:
         by_queue.setdefault(entry["queue"], []).append(entry)
     lines = []
     for queue, jobs in by_queue.items():
-        complete = sum(1 for job in jobs if job["status"] == "complete")
-        failed = sum(1 for job in jobs if job["status"] == "failed")
+        complete = sum(1 for job in jobs if job["status"] == _status.COMPLETE)
+        failed = sum(1 for job in jobs if job["status"] == _status.FAILED)
         lines.append(
             f"Queue: {queue} │ Total: {len(jobs)} │ Complete: {complete} │ Failed: {failed}"
         )
@@ -259,7 +268,7 @@ def _from_spans(entry: Entry, spans: list[ReadableSpan]) -> None:
     entry["queue_ms"] = int(t.cast(int, wait)) if wait is not None else None
     if last.start_time is not None and last.end_time is not None:
         entry["run_ms"] = (last.end_time - last.start_time) // 1_000_000
-    failed = last.status.status_code is StatusCode.ERROR and entry["status"] != "complete"
+    failed = last.status.status_code is StatusCode.ERROR and entry["status"] != _status.COMPLETE
     entry["error"] = _span_error(last) if failed else None
     for attempt, span in enumerate(spans, start=1):
         if span.status.status_code is StatusCode.ERROR:
@@ -295,8 +304,8 @@ def _from_job(entry: Entry, job: Job | None) -> None:
     entry["attempts"] = job.attempts
     entry["queue_ms"] = queue_wait_ms(job)
     entry["run_ms"] = max(0, job.completed - job.started) if job.completed and job.started else None
-    entry["error"] = last_line(job.error) if entry["status"] in ("failed", "aborted") else None
+    entry["error"] = last_line(job.error) if entry["status"] in _status.UNSUCCESSFUL else None
     # A job back in its queue with an error is waiting for its retry: that error is the
     # last attempt's, and SAQ will overwrite it, so it is kept now.
-    if entry["status"] in ("failed", "aborted", "queued"):
+    if entry["status"] in (*_status.UNSUCCESSFUL, _status.QUEUED):
         _note_error(entry, job.attempts, last_line(job.error))

@@ -14,14 +14,20 @@ from __future__ import annotations
 import time
 import typing as t
 
+from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 from opentelemetry.trace import SpanKind, StatusCode
 
+from opentelemetry.instrumentation.saq import _status
 from opentelemetry.instrumentation.saq._attributes import (
     ERROR_TYPE,
+    MESSAGING_SYSTEM,
+    MESSAGING_SYSTEM_SAQ,
     SAQ_JOB_ATTEMPT,
+    SAQ_JOB_DUPLICATE,
     SAQ_JOB_FUNCTION,
     SAQ_JOB_KEY,
     SAQ_JOB_QUEUE_WAIT_MS,
+    SAQ_JOB_SCHEDULED,
     SAQ_JOB_STATUS,
 )
 from opentelemetry.instrumentation.saq._outcome import error_summary
@@ -37,9 +43,15 @@ Known = t.Mapping[str, t.Mapping[str, t.Any]]
 
 PAGE_PREFIX = "/_debug_toolbar/saq"
 # Worst first: the status a trace is listed with is the worst of its jobs'.
-_SEVERITY = ("failed", "aborted", "retrying", "active", "queued", "complete")
-FINAL = frozenset({"complete", "failed", "aborted"})
-SERVICE_NAME = "service.name"
+_SEVERITY = (
+    _status.FAILED,
+    _status.ABORTED,
+    _status.RETRYING,
+    _status.ACTIVE,
+    _status.QUEUED,
+    _status.COMPLETE,
+)
+FINAL = _status.FINAL
 
 
 def page_path(trace_id: int | str) -> str:
@@ -51,7 +63,9 @@ def _hex(trace_id: int | str) -> str:
 
 
 def is_saq_trace(spans: list[ReadableSpan]) -> bool:
-    return any((span.attributes or {}).get("messaging.system") == "saq" for span in spans)
+    return any(
+        (span.attributes or {}).get(MESSAGING_SYSTEM) == MESSAGING_SYSTEM_SAQ for span in spans
+    )
 
 
 def summary(
@@ -140,7 +154,7 @@ def trace_rows(
         if (
             span.kind is SpanKind.PRODUCER
             and attributes.get(SAQ_JOB_KEY) not in attempted
-            and not attributes.get("saq.job.duplicate")
+            and not attributes.get(SAQ_JOB_DUPLICATE)
         ):
             entry = known.get(str(attributes.get(SAQ_JOB_KEY)))
             rows.append(_pending_row(span, origin, depth, now_ns, entry))
@@ -205,18 +219,18 @@ def _pending_row(
     says, run by a worker whose spans have not arrived (a final job's bar stops growing)."""
     attributes = send.attributes or {}
     start = send.end_time or send.start_time or origin
-    scheduled = attributes.get("saq.job.scheduled")
+    scheduled = attributes.get(SAQ_JOB_SCHEDULED)
     name = "waiting in queue · no attempt seen by this process"
     if isinstance(scheduled, int) and scheduled * 1_000_000_000 > now_ns:
         name = "scheduled for later · no attempt seen by this process"
     status = str(entry["status"]) if entry is not None else None
-    if status is not None and (status != "queued" or (entry and entry.get("attempts"))):
+    if status is not None and (status != _status.QUEUED or (entry and entry.get("attempts"))):
         name = f"{status} · read from the queue, no spans from its worker yet"
     final = status in FINAL
     duration = max(0, now_ns - start)
     if final and entry is not None:
         duration = ((entry.get("queue_ms") or 0) + (entry.get("run_ms") or 0)) * 1_000_000
-    shown = {"saq.job.status": status} if status is not None else {}
+    shown = {SAQ_JOB_STATUS: status} if status is not None else {}
     row = _wait(
         send.context.span_id if send.context else None,
         name,
@@ -227,7 +241,7 @@ def _pending_row(
         shown,
     )
     row["pending"] = not final
-    if status in ("failed", "aborted"):
+    if status in _status.UNSUCCESSFUL:
         row["status"], row["error"] = "error", entry.get("error") if entry else None
     return row
 
@@ -268,7 +282,7 @@ def _wait_start(span: ReadableSpan) -> int | None:
 
 
 def _row_kind(span: ReadableSpan, attributes: dict[str, t.Any]) -> str:
-    if attributes.get("messaging.system") == "saq":
+    if attributes.get(MESSAGING_SYSTEM) == MESSAGING_SYSTEM_SAQ:
         return "send" if span.kind is SpanKind.PRODUCER else "process"
     if span.kind is SpanKind.SERVER:
         return "request"
@@ -301,25 +315,25 @@ def _job_states(spans: list[ReadableSpan], known: Known) -> dict[str, str]:
     for span in spans:
         attributes = span.attributes or {}
         key = attributes.get(SAQ_JOB_KEY)
-        if not isinstance(key, str) or attributes.get("saq.job.duplicate"):
+        if not isinstance(key, str) or attributes.get(SAQ_JOB_DUPLICATE):
             continue
         if span.kind is SpanKind.PRODUCER:
-            states.setdefault(key, (0, "queued"))
+            states.setdefault(key, (0, _status.QUEUED))
         elif span.kind is SpanKind.CONSUMER:
             attempt = int(t.cast(int, attributes.get(SAQ_JOB_ATTEMPT, 0)))
-            status = str(attributes.get(SAQ_JOB_STATUS, "active"))
-            if status == "queued":
-                status = "retrying"
+            status = str(attributes.get(SAQ_JOB_STATUS, _status.ACTIVE))
+            if status == _status.QUEUED:
+                status = _status.RETRYING
             if attempt >= states.get(key, (-1, ""))[0]:
                 states[key] = (attempt, status)
     for key, (attempt, _) in list(states.items()):
         entry = known.get(key)
-        if entry is None or entry.get("status") in (None, "unknown"):
+        if entry is None or entry.get("status") in (None, _status.UNKNOWN):
             continue
         if attempt == 0 or int(entry.get("attempts") or 0) > attempt:
             status = str(entry["status"])
-            retrying = status == "queued" and entry.get("attempts")
-            states[key] = (attempt, "retrying" if retrying else status)
+            retrying = status == _status.QUEUED and entry.get("attempts")
+            states[key] = (attempt, _status.RETRYING if retrying else status)
     return {key: state for key, (_, state) in states.items()}
 
 
@@ -329,7 +343,7 @@ def _retries(spans: list[ReadableSpan]) -> int:
         1
         for span in spans
         if span.kind is SpanKind.CONSUMER
-        and (span.attributes or {}).get(SAQ_JOB_STATUS) == "queued"
+        and (span.attributes or {}).get(SAQ_JOB_STATUS) == _status.QUEUED
     )
 
 
