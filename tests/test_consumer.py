@@ -362,3 +362,24 @@ async def test_queue_wait_counts_from_the_scheduled_time(
     assert (process.attributes or {})[
         "saq.job.queue_wait_ms"
     ] == stored.started - stored.scheduled * 1000
+
+
+async def test_a_worker_stopped_before_the_function_started_is_cancelled_not_aborted(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    entered = asyncio.Event()
+
+    async def slow_before_process(ctx: Ctx) -> None:
+        entered.set()
+        await asyncio.sleep(30)
+
+    job = await queue.enqueue("add", a=1, b=1)
+    assert job is not None
+    async with running_worker(
+        queue, FUNCTIONS, before_process=slow_before_process, shutdown_grace_period_s=0
+    ):
+        await asyncio.wait_for(entered.wait(), 10)
+    (attempt,) = spans_named(exporter, f"process {queue.name}")
+    attributes = attempt.attributes or {}
+    # Nothing was aborted: the worker shut down (on every Python, 3.10 included).
+    assert (attributes["saq.job.status"], attributes["error.type"]) == ("active", "cancelled")

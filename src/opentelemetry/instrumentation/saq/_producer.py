@@ -61,6 +61,7 @@ class _Send:
     __slots__ = (
         "caller",
         "context",
+        "cron",
         "facts",
         "job",
         "listener",
@@ -78,6 +79,7 @@ class _Send:
         self.caller: _capture.CallerLocation | None = None
         self.span: Span | None = None
         self.context: Context | None = None  # the span's context: what the job carries
+        self.cron = False  # a cron tick's unique job: SAQ may enqueue nothing, and says so
         self.job: Job | None = None
         # SAQ's HttpProxy enqueueing a job an HttpQueue client sent: the job already
         # carries the client's send context, which an intermediary must not replace.
@@ -220,6 +222,7 @@ class Producer:
                 # A unique cron job is re-enqueued every tick and SAQ ignores all but the
                 # first; whether this one counts is known only afterwards. A span is not
                 # started for what may be a no-op: the job's attempts are root spans.
+                send.cron = True
                 return send
             current = context.get_current()
             parent: Context = current
@@ -275,7 +278,7 @@ class Producer:
     def _end(self, send: _Send, job: Job | None, exc: BaseException | None) -> None:
         """End the enqueue: its span, its metric points, the listener, each on its own."""
         duplicate = exc is None and job is None
-        if duplicate and send.span is None and _CRON_TICK.get():
+        if duplicate and send.cron:
             return  # a cron tick's no-op: not an enqueue the user asked for
         error = error_type(exc) if exc is not None else None
         span = send.span
