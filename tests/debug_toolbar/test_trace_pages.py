@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import typing as t
 import uuid
 
 import pytest
 from litestar import Litestar, MediaType, get
 from litestar.testing import TestClient
+from saq.queue import Queue
 from saq.queue.redis import RedisQueue
 from starlette.testclient import TestClient as StarletteClient
 
@@ -186,6 +188,11 @@ def test_a_request_that_awaited_map_jobs_says_why_its_bar_is_long(redis_url: str
         page = client.get(f"/_debug_toolbar/saq/{trace_id}").text
 
     (request_row,) = [row for row in page.split("<li ")[1:] if 'data-kind="request"' in row]
+    if "poll_interval" not in inspect.signature(Queue.map).parameters:
+        # Older SAQ (0.20) waits for map's jobs by notification, not by polling: the bar
+        # is not long, and nothing needs explaining.
+        assert 'class="hint"' not in page
+        return
     assert 'class="hint"' in request_row
     assert "queue.map and queue.apply check job status every 0.5 s" in request_row
     assert page.count('class="hint"') == 1  # only the request, never a job

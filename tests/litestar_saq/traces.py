@@ -61,7 +61,11 @@ def assert_one_trace_per_request(spans: list[Span], queue: str, job_ids: dict[st
         if span.name == f"send {queue}"
     }
     attempts = [span for span in spans if span.name == f"process {queue}"]
-    assert set(sends) == set(job_ids.values())
+    assert set(sends) == set(job_ids.values()), (
+        sorted(sends),
+        job_ids,
+        [(span.name, span.attributes.get("saq.job.function")) for span in spans],
+    )
     (server,) = [span for span in spans if span.span_id == next(iter(sends.values())).parent_id]
     assert server.kind == "server" and server.attributes["http.target"] == "/signup"
     for send in sends.values():
