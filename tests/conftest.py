@@ -50,6 +50,10 @@ def tracer_provider(exporter: InMemorySpanExporter) -> TracerProvider:
 @pytest.fixture
 def instrument(tracer_provider: TracerProvider) -> Iterator[SAQInstrumentor]:
     instrumentor = SAQInstrumentor()
+    # The instrumentor is a process-wide singleton: an app under test that instrumented
+    # SAQ for itself must not turn this test's instrument() into a no-op.
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
     instrumentor.instrument(tracer_provider=tracer_provider)
     yield instrumentor
     instrumentor.uninstrument()

@@ -381,5 +381,9 @@ async def test_a_worker_stopped_before_the_function_started_is_cancelled_not_abo
         await asyncio.wait_for(entered.wait(), 10)
     (attempt,) = spans_named(exporter, f"process {queue.name}")
     attributes = attempt.attributes or {}
-    # Nothing was aborted: the worker shut down (on every Python, 3.10 included).
-    assert (attributes["saq.job.status"], attributes["error.type"]) == ("active", "cancelled")
+    # Nothing was aborted: the worker shut down (on every Python, 3.10 included). What
+    # became of the job is SAQ's to say: 0.26 leaves it active, 0.20 re-queues it.
+    stored = await queue.job(job.key)
+    assert stored is not None
+    assert attributes["error.type"] == "cancelled"
+    assert attributes["saq.job.status"] == getattr(stored.status, "value", stored.status)

@@ -10,6 +10,8 @@ import struct
 import sys
 from pathlib import Path
 
+from opentelemetry.instrumentation.saq import SAQInstrumentor
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "docs"))
 
@@ -24,7 +26,10 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_the_screenshot_script_shows_what_the_readme_says(tmp_path: Path) -> None:
-    facts = screenshots.take(tmp_path)
+    try:
+        facts = screenshots.take(tmp_path)
+    finally:
+        SAQInstrumentor().uninstrument()  # the demo instruments SAQ for the whole process
 
     right, bottom = facts["panel-right.png"], facts["panel-bottom.png"]
     for dock in (right, bottom):
