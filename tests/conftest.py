@@ -16,6 +16,22 @@ from opentelemetry.instrumentation.saq import SAQInstrumentor
 from tests.servers import RedisServer, postgres_server
 
 
+@pytest.fixture(autouse=True)
+def uninstrumented_saq() -> Iterator[None]:
+    """Every test starts and ends with SAQ uninstrumented.
+
+    The instrumentor is a process-wide singleton: an app under test that instruments SAQ
+    for itself (the demo does) would otherwise turn the next test's instrument() into a
+    no-op, and that test's spans would go to another test's provider.
+    """
+    instrumentor = SAQInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    yield
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer()
@@ -50,10 +66,6 @@ def tracer_provider(exporter: InMemorySpanExporter) -> TracerProvider:
 @pytest.fixture
 def instrument(tracer_provider: TracerProvider) -> Iterator[SAQInstrumentor]:
     instrumentor = SAQInstrumentor()
-    # The instrumentor is a process-wide singleton: an app under test that instrumented
-    # SAQ for itself must not turn this test's instrument() into a no-op.
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
     instrumentor.instrument(tracer_provider=tracer_provider)
     yield instrumentor
     instrumentor.uninstrument()
