@@ -32,16 +32,12 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob
 from arq.worker import Function, Worker, func
 from common import (
-    BARE,
-    Figures,
     Sizes,
     Variant,
-    added_us,
     bare,
     bytecodes_per_job,
+    figures,
     interleave,
-    median,
-    per_job_us,
     sdk_provider,
 )
 from opentelemetry.instrumentation.arq import ArqInstrumentor
@@ -184,23 +180,7 @@ async def main(url: str, sizes: Sizes) -> None:
         e2e = await interleave(lambda: end_to_end_run(pool, sizes.e2e_jobs), sizes.rounds, every)
     finally:
         await pool.aclose()
-    counts = {
-        name: (median(enqueue_counts[name]), median(e2e_counts[name])) for name in enqueue_counts
-    }
-    figures = {
-        BARE: Figures(
-            *counts[BARE],
-            per_job_us(enqueues, BARE, sizes.enqueues),
-            per_job_us(e2e, BARE, sizes.e2e_jobs),
-        )
-    }
-    for variant in every[1:]:
-        figures[variant.name] = Figures(
-            *counts[variant.name],
-            added_us(enqueues, variant.name, sizes.enqueues),
-            added_us(e2e, variant.name, sizes.e2e_jobs),
-        )
-    print(json.dumps(figures))
+    print(json.dumps(figures(every, enqueue_counts, e2e_counts, enqueues, e2e, sizes)))
 
 
 if __name__ == "__main__":

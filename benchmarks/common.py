@@ -179,6 +179,28 @@ class Figures(t.NamedTuple):
     e2e_us: float  # added to bare; for bare itself, what one job takes end to end
 
 
+def figures(
+    every: t.Sequence[Variant],
+    enqueue_counts: dict[str, list[float]],
+    e2e_counts: dict[str, list[float]],
+    enqueues: dict[str, list[float]],
+    e2e: dict[str, list[float]],
+    sizes: Sizes,
+) -> dict[str, Figures]:
+    """Each set-up's figures from its bytecode counts and its interleaved timings."""
+    found = {}
+    for variant in every:
+        name = variant.name
+        timed = per_job_us if name == BARE else added_us
+        found[name] = Figures(
+            median(enqueue_counts[name]),
+            median(e2e_counts[name]),
+            timed(enqueues, name, sizes.enqueues),
+            timed(e2e, name, sizes.e2e_jobs),
+        )
+    return found
+
+
 class Sizes(t.NamedTuple):
     """How much each measurement runs: ``--quick`` trades precision for time."""
 

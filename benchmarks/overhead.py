@@ -30,17 +30,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    BARE,
     Figures,
     Sizes,
     Variant,
-    added_us,
     bare,
     bytecodes_per_job,
+    figures,
     interleave,
     machine,
-    median,
-    per_job_us,
     redis_server,
     sdk_provider,
 )
@@ -195,23 +192,7 @@ async def measure(url: str, sizes: Sizes) -> dict[str, Figures]:
         await enqueue_run(queue, sizes.enqueues // 4)  # warm up
         enqueues = await interleave(lambda: enqueue_run(queue, sizes.enqueues), sizes.rounds, every)
         e2e = await interleave(lambda: end_to_end_run(queue, sizes.e2e_jobs), sizes.rounds, every)
-    counts = {
-        name: (median(enqueue_counts[name]), median(e2e_counts[name])) for name in enqueue_counts
-    }
-    figures = {
-        BARE: Figures(
-            *counts[BARE],
-            per_job_us(enqueues, BARE, sizes.enqueues),
-            per_job_us(e2e, BARE, sizes.e2e_jobs),
-        )
-    }
-    for variant in every[1:]:
-        figures[variant.name] = Figures(
-            *counts[variant.name],
-            added_us(enqueues, variant.name, sizes.enqueues),
-            added_us(e2e, variant.name, sizes.e2e_jobs),
-        )
-    return figures
+    return figures(every, enqueue_counts, e2e_counts, enqueues, e2e, sizes)
 
 
 def run_peer(url: str, quick: bool) -> dict[str, Figures] | None:
@@ -263,9 +244,9 @@ async def main(quick: bool) -> None:
         flush=True,
     )
     with redis_server() as url:
-        figures = await measure(url, sizes)
+        ours = await measure(url, sizes)
         peer = run_peer(url, quick)
-    report(figures, peer)
+    report(ours, peer)
 
 
 if __name__ == "__main__":
