@@ -35,7 +35,7 @@ def _global_set(module: object, name: str) -> t.Callable[[], bool] | None:
     return lambda: getattr(module, name) is not None
 
 
-class _Configured:
+class Configured:
     """``check()`` is True once the provider could record; cheap enough to call per job."""
 
     __slots__ = ("_get_global", "_is_set", "_noop", "_proxy", "_state")
@@ -74,8 +74,8 @@ class _Configured:
         return self._state
 
 
-def spans(tracer_provider: trace.TracerProvider | None) -> _Configured:
-    return _Configured(
+def spans(tracer_provider: trace.TracerProvider | None) -> Configured:
+    return Configured(
         tracer_provider,
         trace.get_tracer_provider,
         trace.ProxyTracerProvider,
@@ -84,14 +84,11 @@ def spans(tracer_provider: trace.TracerProvider | None) -> _Configured:
     )
 
 
-def meters(meter_provider: metrics.MeterProvider | None) -> _Configured:
-    return _Configured(
+def meters(meter_provider: metrics.MeterProvider | None) -> Configured:
+    return Configured(
         meter_provider,
         metrics.get_meter_provider,
         _ProxyMeterProviderType,
         metrics.NoOpMeterProvider,
         _global_set(_metrics_api, "_METER_PROVIDER"),
     )
-
-
-Configured = _Configured

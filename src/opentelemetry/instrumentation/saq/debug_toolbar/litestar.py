@@ -62,13 +62,7 @@ async def trace_api(trace_id: str) -> Response[dict[str, t.Any]]:
 
 @post("/v1/traces", include_in_schema=False)
 async def otlp_traces(request: Request[t.Any, t.Any, t.Any]) -> Response[bytes]:
-    headers = request.headers
-    answer = await receiver.receive(
-        headers.get("content-type"),
-        headers.get("content-encoding"),
-        headers.get("content-length"),
-        request.stream(),
-    )
+    answer = await receiver.receive(request.headers, request.stream())
     return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
 
 

@@ -74,15 +74,16 @@ class ReceiverCounts:
 counts = ReceiverCounts()
 
 
-async def receive(
-    content_type: str | None,
-    content_encoding: str | None,
-    content_length: str | None,
-    body: AsyncIterator[bytes],
-) -> Answer:
-    """Answer one export; never raises."""
+async def receive(headers: t.Mapping[str, str], body: AsyncIterator[bytes]) -> Answer:
+    """Answer one export, given its request's headers (a framework's case-insensitive
+    mapping) and its body as a stream; never raises."""
     try:
-        answer = await _receive(content_type, content_encoding, content_length, body)
+        answer = await _receive(
+            headers.get("content-type"),
+            headers.get("content-encoding"),
+            headers.get("content-length"),
+            body,
+        )
     except Exception:
         logger.warning("the SAQ toolbar's OTLP receiver failed on an export", exc_info=True)
         answer = _error(500, "internal error: see the application log")

@@ -47,13 +47,7 @@ async def _trace_api(request: Request) -> Response:
 
 
 async def _otlp_traces(request: Request) -> Response:
-    headers = request.headers
-    answer = await receiver.receive(
-        headers.get("content-type"),
-        headers.get("content-encoding"),
-        headers.get("content-length"),
-        request.stream(),
-    )
+    answer = await receiver.receive(request.headers, request.stream())
     return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
 
 
