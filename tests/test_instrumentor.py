@@ -7,8 +7,10 @@ import typing as t
 from importlib.metadata import entry_points
 
 import pytest
+import saq.job
 import saq.queue.base
 import saq.queue.http
+import saq.queue.redis
 import saq.worker
 from opentelemetry import propagate
 from opentelemetry.context import Context
@@ -26,6 +28,11 @@ PATCHED = [
     (saq.queue.base.Queue, "enqueue"),
     (saq.queue.base.Queue, "_before_enqueue"),
     (saq.queue.base.Queue, "retry"),
+    (saq.queue.base.Queue, "map"),
+    (saq.queue.base.Queue, "finish_abort"),
+    (saq.queue.redis.RedisQueue, "finish_abort"),
+    (saq.queue.http.HttpQueue, "finish_abort"),
+    (saq.job.Job, "next_retry_delay"),
     (saq.worker.Worker, "schedule"),
     (saq.worker.Worker, "_before_process"),
     (saq.worker.Worker, "_after_process"),

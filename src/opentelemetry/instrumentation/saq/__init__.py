@@ -33,6 +33,7 @@ Options of ``instrument()``:
 
 from __future__ import annotations
 
+import importlib
 import typing as t
 
 from opentelemetry import metrics, trace
@@ -158,8 +159,26 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             pass
         else:
             self._patches.append(patch(HttpProxy, "process", producer.wrap_proxy_process))
+        # SAQ's Redis and HTTP queues override finish_abort and reach Queue's only after a
+        # round trip of their own: the abort must be noted as the abort loop calls it, before
+        # the attempt that swallowed it ends (see Consumer.wrap_finish_abort).
+        for owner in _queues_overriding("finish_abort"):
+            self._patches.append(patch(owner, "finish_abort", consumer.wrap_finish_abort))
         self._patches += warn_if_litestar_saq_otel()
 
     def _uninstrument(self, **kwargs: t.Any) -> None:
         restore(getattr(self, "_patches", ()))
         self._patches = []
+
+
+def _queues_overriding(name: str) -> list[type]:
+    """SAQ's own queue classes that define ``name`` themselves (their extras installed)."""
+    found = []
+    for module, class_name in (("saq.queue.redis", "RedisQueue"), ("saq.queue.http", "HttpQueue")):
+        try:
+            owner = getattr(importlib.import_module(module), class_name)
+        except Exception:  # that queue's extra (redis, aiohttp) is not installed
+            continue
+        if name in owner.__dict__:
+            found.append(owner)
+    return found
