@@ -93,7 +93,7 @@ class Consumer:
         # ends: SAQ 0.20 finishes a job whose function swallowed the abort as complete
         # before the abort loop records it aborted. Bounded: an entry no attempt claims
         # (the attempt ended first) must not accumulate.
-        self._aborted: OrderedDict[str, None] = OrderedDict()
+        self._aborted: OrderedDict[str, bool] = OrderedDict()
 
     def wrap_before_process(self, before_process: Hook) -> Hook:
         async def traced_before_process(worker: t.Any, ctx: t.Any) -> None:
@@ -125,7 +125,7 @@ class Consumer:
     ) -> Callable[..., Awaitable[None]]:
         async def traced_finish_abort(queue: t.Any, job: Job, *args: t.Any, **kw: t.Any) -> None:
             try:
-                self._aborted[job.key] = None
+                self._aborted[job.key] = True
                 while len(self._aborted) > _MAX_ABORTED:
                     self._aborted.popitem(last=False)
             except Exception:
@@ -142,7 +142,7 @@ class Consumer:
                 # Nothing here would read when the retry is due: leave the job as it is.
                 return await retry(queue, job, *args, **kwargs)
             # Due now, unless SAQ draws a retry delay (see wrap_retry_delay).
-            _mark_retry_due(job, now_ms())
+            _mark_retry_due(job, 0)
             token = _RETRYING.set(job)
             try:
                 await retry(queue, job, *args, **kwargs)
@@ -157,10 +157,7 @@ class Consumer:
             # the re-queued job: the one moment the due time can be known and travel along.
             delay = next_retry_delay(job)
             if _RETRYING.get() is job:
-                try:
-                    _mark_retry_due(job, now_ms() + max(0, round(float(delay) * 1000)))
-                except Exception:
-                    logger.warning("could not record when the retry is due", exc_info=True)
+                _mark_retry_due(job, delay)
             return delay
 
         return traced_next_retry_delay
@@ -251,7 +248,7 @@ class Consumer:
         """End the attempt by what SAQ decided: its span and its metric point, each alone."""
         try:
             job = ctx["job"]
-            aborted = self._aborted.pop(job.key, False) is None
+            aborted = self._aborted.pop(job.key, False)
             outcome = judge(job, ctx.get("exception"), _stopping(worker), aborted)
         except Exception:
             logger.warning("could not judge the outcome of the attempt", exc_info=True)
@@ -285,8 +282,10 @@ def _end_span(span: Span, outcome: Outcome) -> None:
     span.end()
 
 
-def _mark_retry_due(job: Job, due_ms: int) -> None:
+def _mark_retry_due(job: Job, delay_seconds: float) -> None:
+    """Record that the job's retry is due ``delay_seconds`` from now."""
     try:
+        due_ms = now_ms() + max(0, round(float(delay_seconds) * 1000))
         _propagation.mark_retry_due(job, due_ms)
     except Exception:
         logger.warning("could not record when the retry is due", exc_info=True)
