@@ -9,10 +9,12 @@ import time
 import typing as t
 from collections.abc import AsyncIterator, Callable
 
+import psycopg
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from saq import Worker
 from saq.queue import Queue
+from saq.queue.postgres import PostgresQueue
 from saq.queue.redis import RedisQueue
 
 _NEWER_SAQ_OPTIONS = {"shutdown_grace_period_s", "poll_interval"}
@@ -30,20 +32,33 @@ async def running_worker(
         # Older SAQ cancels running jobs at stop (no grace period) and polls Postgres at
         # the queue's own interval: the test means the same thing without the option.
         options.pop(option, None)
-    if isinstance(queue, RedisQueue):
+    async with contextlib.AsyncExitStack() as stack:
         # SAQ's startup sweep races with the first dequeue and can abort a job the worker
         # has just picked up (SAQ's own race, instrumented or not). Tests not about
         # sweeping hold the sweep lock so that the race cannot make them flaky.
-        await queue.redis.set(f"saq:{queue.name}:sweep", 1, ex=60)
-    worker = Worker(queue, functions=functions, **options)
-    task = asyncio.create_task(worker.start())
-    try:
-        yield worker
-    finally:
-        await worker.stop()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if isinstance(queue, RedisQueue):
+            await queue.redis.set(f"saq:{queue.name}:sweep", 1, ex=60)
+        elif isinstance(queue, PostgresQueue):
+            await stack.enter_async_context(_postgres_sweep_lock(queue))
+        worker = Worker(queue, functions=functions, **options)
+        task = asyncio.create_task(worker.start())
+        try:
+            yield worker
+        finally:
+            await worker.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@contextlib.asynccontextmanager
+async def _postgres_sweep_lock(queue: PostgresQueue) -> AsyncIterator[None]:
+    """Hold the advisory lock SAQ's Postgres sweep takes, from a connection of our own."""
+    async with await psycopg.AsyncConnection.connect(queue.pool.conninfo, autocommit=True) as conn:
+        await conn.execute(
+            "SELECT pg_advisory_lock(%s, hashtext(%s))", (queue.saq_lock_keyspace, queue.name)
+        )
+        yield
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
