@@ -99,8 +99,12 @@ async def refresh(
 ) -> dict[str, str]:
     """Bring unfinished entries up to date, reading each queue once whatever the number of
     jobs; returns a note per queue that could not be read, by queue name."""
+    # Worked out on copies and applied together after the last await: the toolbar's API
+    # and the pages read these very dicts meanwhile, and must never see a job's new status
+    # beside the old summary.
+    drafts = [TrackedJob(item.enqueued, dict(item.entry)) for item in tracked]
     pending: dict[int, tuple[Queue, list[TrackedJob]]] = {}
-    for item in tracked:
+    for item in drafts:
         if item.entry["status"] in TERMINAL:
             continue
         spans = _process_spans(store, item) if store is not None else []
@@ -114,8 +118,9 @@ async def refresh(
         note = await _from_queue(queue, items, timeout)
         if note:
             notes[queue.name] = note
-    for item in tracked:
-        item.entry["badge"] = badge(item.entry)
+    for item, draft in zip(tracked, drafts, strict=True):
+        draft.entry["badge"] = badge(draft.entry)
+        item.entry.update(draft.entry)
     return notes
 
 

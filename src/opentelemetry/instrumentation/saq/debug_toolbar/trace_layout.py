@@ -8,6 +8,8 @@ the width in proportion to their length.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import typing as t
 
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import ms
@@ -139,12 +141,23 @@ def request_hint(rows: t.Sequence[Row], index: int) -> str | None:
         row_end = float(row["start_ms"]) + float(row["duration_ms"])
         if row["kind"] == "process" and row_end <= end:
             last_job_end = max(last_job_end or 0.0, row_end)
-    if last_job_end is None or end - last_job_end < _POLL_HINT_MS:
+    if last_job_end is None or end - last_job_end < _POLL_HINT_MS or not _map_polls():
         return None
     return (
         f"ended {ms(end - last_job_end)} after the last job it waited for: "
         "queue.map and queue.apply check job status every 0.5 s (poll_interval)"
     )
+
+
+@functools.cache
+def _map_polls() -> bool:
+    """Whether this SAQ's ``map`` polls for its jobs (0.20 waits for a notification)."""
+    try:
+        from saq.queue.base import Queue
+
+        return "poll_interval" in inspect.signature(Queue.map).parameters
+    except Exception:  # no SAQ here, or a map we cannot read: say nothing rather than guess
+        return False
 
 
 def _is_gap(length_ms: float, busy_ms: float) -> bool:
