@@ -6,7 +6,7 @@ import asyncio
 import typing as t
 import uuid
 
-from saq.job import Job, Status
+from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq._capture import EnqueuedJob
