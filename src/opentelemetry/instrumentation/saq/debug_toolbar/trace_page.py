@@ -26,13 +26,14 @@ LEGEND = (
 )
 
 
-def render_list(traces: list[dict[str, t.Any]]) -> str:
-    """Recent traces with SAQ jobs, newest first."""
+def render_list(traces: list[dict[str, t.Any]], store: dict[str, int] | None = None) -> str:
+    """Recent traces with SAQ jobs, newest first, and what the TraceStore evicted."""
     return render(
         "trace_list.html",
         title="SAQ traces",
         prefix=PAGE_PREFIX,
         refresh=False,
+        store=store or {},
         traces=[
             {**trace, "title": _request_title(trace), "clock": _clock(trace["started_at"])}
             for trace in traces
