@@ -80,6 +80,7 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
                 "pending": bool(row.get("pending")),
                 "function": row.get("function") if row["kind"] != "span" else None,
                 "hint": hint,
+                "clock_shift_ms": row.get("clock_shift_ms"),
                 "title": _bar_title(row, hint),
             }
         )
@@ -89,6 +90,7 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
             "title": _request_title(view),
             "retries": view.get("retries", 0),
             "services": view.get("services") or [],
+            "clock_skew": view.get("clock_skew") or [],
         },
         "rows": drawn,
         "ticks": trace_layout.ticks(axis),
