@@ -8,7 +8,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from opentelemetry.instrumentation.saq.trace_store import TraceStore
+from opentelemetry.instrumentation.saq.trace_store import TraceStore, estimated_bytes
 
 
 def provider_with(store: TraceStore) -> TracerProvider:
@@ -127,3 +127,75 @@ def test_received_spans_join_known_traces_once_within_the_bounds() -> None:
     assert [span.name for span in store.get_trace(trace_id)] == ["request", "a", "b"]
     assert unrelated.get_span_context().trace_id not in store
     assert store.dropped_spans == 2  # "c", each time it came
+
+
+def test_the_memory_bound_evicts_the_oldest_traces_and_counts_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ten traces of one 100 KB span each in a store of about 512 KiB: the newest stay."""
+    store = TraceStore(max_bytes=512 * 1024)
+    tracer = provider_with(store).get_tracer("t")
+    ids = []
+    for index in range(10):
+        with tracer.start_as_current_span(f"job {index}", attributes={"body": "x" * 100_000}) as s:
+            ids.append(s.get_span_context().trace_id)
+
+    assert store.trace_ids() == ids[-5:]  # 5 x ~103 KB fit in 512 KiB, a sixth does not
+    assert (store.evicted_traces, store.evicted_spans) == (5, 5)
+    assert 500_000 < store.estimated_bytes <= store.max_bytes
+    stats = store.stats()
+    assert (stats["traces"], stats["evicted_traces"], stats["max_bytes"]) == (5, 5, 512 * 1024)
+    full = [r for r in caplog.records if "TraceStore is full" in r.getMessage()]
+    assert len(full) == 1  # logged once, not per eviction
+
+
+def test_a_span_larger_than_the_whole_bound_is_dropped_not_kept() -> None:
+    store = TraceStore(max_bytes=64 * 1024)
+    tracer = provider_with(store).get_tracer("t")
+    with tracer.start_as_current_span("small") as small:
+        pass
+    with tracer.start_as_current_span("huge", attributes={"body": "x" * 100_000}) as huge:
+        pass
+
+    assert huge.get_span_context().trace_id not in store
+    assert small.get_span_context().trace_id in store
+    assert (store.dropped_spans, store.evicted_traces) == (1, 0)
+
+
+def test_the_estimate_counts_long_text_in_attributes_events_and_links() -> None:
+    store = TraceStore()
+    tracer = provider_with(store).get_tracer("t")
+    with tracer.start_as_current_span("plain") as plain:
+        pass
+    with tracer.start_as_current_span(
+        "long", links=[trace.Link(plain.get_span_context(), {"l": "z" * 3000})]
+    ) as long:
+        long.set_attribute("tags", ("a" * 1000, "b" * 1000))
+        long.add_event("exception", {"exception.stacktrace": "y" * 5000})
+
+    [plain_span] = store.get_trace(plain.get_span_context().trace_id)
+    [long_span] = store.get_trace(long.get_span_context().trace_id)
+    assert estimated_bytes(long_span) - estimated_bytes(plain_span) > 10_000
+    assert store.estimated_bytes == estimated_bytes(plain_span) + estimated_bytes(long_span)
+    store.clear()
+    assert store.estimated_bytes == 0
+
+
+def test_received_spans_count_towards_the_memory_bound() -> None:
+    """~123 KB kept, then ~153 KB received for a newer trace: over 256 KiB, so the old goes."""
+    store = TraceStore(max_bytes=256 * 1024)
+    local = provider_with(store).get_tracer("local")
+    with local.start_as_current_span("old request", attributes={"in": "x" * 120_000}) as old:
+        pass
+    with local.start_as_current_span("request") as request:
+        pass
+    elsewhere = TraceStore()
+    remote = provider_with(elsewhere).get_tracer("remote")
+    with remote.start_as_current_span(
+        "process", context=trace.set_span_in_context(request), attributes={"out": "x" * 150_000}
+    ):
+        pass
+
+    assert store.add_received(elsewhere.get_trace(request.get_span_context().trace_id)) == 1
+    assert old.get_span_context().trace_id not in store
+    assert store.evicted_traces == 1

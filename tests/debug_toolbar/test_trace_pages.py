@@ -13,6 +13,7 @@ from saq.queue import Queue
 from saq.queue.redis import RedisQueue
 from starlette.testclient import TestClient as StarletteClient
 
+from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 from tests.debug_toolbar.apps import fastapi_app, in_app_worker, litestar_app
 from tests.debug_toolbar.toolbar_api import panel, request_id, wait_for_panel
 
@@ -196,3 +197,23 @@ def test_a_request_that_awaited_map_jobs_says_why_its_bar_is_long(redis_url: str
     assert 'class="hint"' in request_row
     assert "queue.map and queue.apply check job status every 0.5 s" in request_row
     assert page.count('class="hint"') == 1  # only the request, never a job
+
+
+def test_the_list_page_says_how_many_traces_the_store_evicted(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TestClient(litestar_app(new_queue(redis_url), worker=False)) as client:
+        client.get("/page")  # the store is attached to the provider on the panel's first run
+        store = trace_store()
+        monkeypatch.setattr(store, "max_traces", 1)
+        before = store.evicted_traces
+        client.get("/page")
+        client.get("/page")
+        listing = client.get(API).json()
+        page = client.get("/_debug_toolbar/saq/").text
+
+    evicted = listing["store"]["evicted_traces"]
+    assert evicted >= before + 2 and evicted == store.evicted_traces
+    assert listing["store"]["max_bytes"] == store.max_bytes
+    assert f"{evicted} older traces evicted from the span store" in page
+    assert "(its bounds: 1 trace, 64 MiB)" in page

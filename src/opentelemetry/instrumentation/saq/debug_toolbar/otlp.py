@@ -5,7 +5,8 @@ specification asks of a receiver on top of it: JSON carries trace and span ids a
 strings (protobuf's JSON mapping expects base64, so they are converted first), enums as
 integers, field names in lowerCamelCase, and unknown fields are ignored. Spans become
 ``ReadableSpan`` objects, the shape the TraceStore keeps for spans of this process, so
-the panel and the pages read one shape whichever process a span came from.
+the panel and the pages read one shape whichever process a span came from, within the
+SDK's span limits (``otlp_limits``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.status import Status, StatusCode
 
+from opentelemetry.instrumentation.saq.debug_toolbar import otlp_limits
+
 if t.TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.attributes import BoundedAttributes
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
     from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
@@ -112,16 +118,26 @@ def encode_response(media_type: str, rejected: int, message: str = "") -> bytes:
     return json.dumps(json_format.MessageToDict(response)).encode()
 
 
-def readable_spans(request: ExportTraceServiceRequest) -> tuple[list[ReadableSpan], int]:
-    """The request's spans as ReadableSpans, and how many were invalid (bad ids)."""
+def readable_spans(
+    request: ExportTraceServiceRequest, limits: SpanLimits | None = None
+) -> tuple[list[ReadableSpan], int]:
+    """The request's spans as ReadableSpans within ``limits`` (``otlp_limits.span_limits()``
+    by default), and how many were invalid (bad ids)."""
+    limits = limits or otlp_limits.span_limits()
+    length = limits.max_attribute_length
     spans: list[ReadableSpan] = []
     invalid = 0
     for resource_spans in request.resource_spans:
-        resource = Resource(_attributes(resource_spans.resource.attributes))
+        pairs = resource_spans.resource.attributes
+        attributes = _attributes(pairs, limits.max_attributes, length)
+        resource = Resource(dict(attributes))
         for scope_spans in resource_spans.scope_spans:
-            scope = InstrumentationScope(scope_spans.scope.name, scope_spans.scope.version or None)
+            scope = InstrumentationScope(
+                otlp_limits.text(scope_spans.scope.name, length),
+                otlp_limits.text(scope_spans.scope.version, length) or None,
+            )
             for span in scope_spans.spans:
-                readable = _readable(span, resource, scope)
+                readable = _readable(span, resource, scope, limits)
                 if readable is None:
                     invalid += 1
                 else:
@@ -130,7 +146,7 @@ def readable_spans(request: ExportTraceServiceRequest) -> tuple[list[ReadableSpa
 
 
 def _readable(
-    span: ProtoSpan, resource: Resource, scope: InstrumentationScope
+    span: ProtoSpan, resource: Resource, scope: InstrumentationScope, limits: SpanLimits
 ) -> ReadableSpan | None:
     if len(span.trace_id) != 16 or len(span.span_id) != 8:
         return None
@@ -143,32 +159,59 @@ def _readable(
     parent = None
     if len(span.parent_span_id) == 8 and any(span.parent_span_id):
         parent = SpanContext(trace_id, int.from_bytes(span.parent_span_id, "big"), True, flags)
+    length = limits.max_span_attribute_length
+    events = otlp_limits.last(span.events, limits.max_events)
+    links = otlp_limits.last(span.links, limits.max_links)
     return ReadableSpan(
-        name=span.name,
+        name=otlp_limits.text(span.name, length),
         context=SpanContext(trace_id, span_id, True, flags, state),
         parent=parent,
         resource=resource,
-        attributes=_attributes(span.attributes),
-        events=[
-            Event(event.name, _attributes(event.attributes), event.time_unix_nano or None)
-            for event in span.events
-        ],
-        links=[
-            Link(
-                SpanContext(
-                    int.from_bytes(link.trace_id, "big"), int.from_bytes(link.span_id, "big"), True
-                ),
-                _attributes(link.attributes),
-            )
-            for link in span.links
-            if len(link.trace_id) == 16 and len(link.span_id) == 8
-        ],
+        attributes=_attributes(
+            span.attributes, limits.max_span_attributes, length, span.dropped_attributes_count
+        ),
+        events=otlp_limits.items(
+            [_event(event, limits) for event in events],
+            limits.max_events,
+            len(span.events) - len(events) + span.dropped_events_count,
+        ),
+        links=otlp_limits.items(
+            [
+                Link(
+                    SpanContext(
+                        int.from_bytes(link.trace_id, "big"),
+                        int.from_bytes(link.span_id, "big"),
+                        True,
+                    ),
+                    _attributes(
+                        link.attributes,
+                        limits.max_link_attributes,
+                        limits.max_attribute_length,
+                        link.dropped_attributes_count,
+                    ),
+                )
+                for link in links
+                if len(link.trace_id) == 16 and len(link.span_id) == 8
+            ],
+            limits.max_links,
+            len(span.links) - len(links) + span.dropped_links_count,
+        ),
         kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
-        status=Status(_status_code(span.status.code), span.status.message or None),
+        status=Status(
+            _status_code(span.status.code), otlp_limits.text(span.status.message, length) or None
+        ),
         start_time=span.start_time_unix_nano or None,
         end_time=span.end_time_unix_nano or None,
         instrumentation_scope=scope,
     )
+
+
+def _event(event: ProtoSpan.Event, limits: SpanLimits) -> Event:
+    length = limits.max_attribute_length
+    attributes = _attributes(
+        event.attributes, limits.max_event_attributes, length, event.dropped_attributes_count
+    )
+    return Event(otlp_limits.text(event.name, length), attributes, event.time_unix_nano or None)
 
 
 def _status_code(code: int) -> StatusCode:
@@ -187,8 +230,13 @@ def _trace_state(text: str) -> TraceState | None:
         return None
 
 
-def _attributes(pairs: t.Iterable[KeyValue]) -> dict[str, t.Any]:
-    return {pair.key: _value(pair.value) for pair in pairs}
+def _attributes(
+    pairs: Sequence[KeyValue], limit: int | None, length: int | None, dropped: int = 0
+) -> BoundedAttributes:
+    """Within the SDK's limits; the pairs the SDK would drop are not decoded."""
+    kept = otlp_limits.last(pairs, limit)
+    values = {pair.key: _value(pair.value) for pair in kept}
+    return otlp_limits.attributes(values, limit, length, len(pairs) - len(kept) + dropped)
 
 
 def _value(value: AnyValue) -> t.Any:

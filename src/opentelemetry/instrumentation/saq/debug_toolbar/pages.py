@@ -30,7 +30,8 @@ def _known(trace_id: int) -> trace_view.Known:
 
 
 def traces_json() -> dict[str, t.Any]:
-    return {"traces": trace_view.recent_traces(trace_store(), _known)}
+    store = trace_store()
+    return {"traces": trace_view.recent_traces(store, _known), "store": store.stats()}
 
 
 async def trace_json(trace_id_text: str) -> dict[str, t.Any] | None:
@@ -53,7 +54,8 @@ async def trace_json(trace_id_text: str) -> dict[str, t.Any] | None:
 
 
 def list_html() -> str:
-    return trace_page.render_list(traces_json()["traces"])
+    listing = traces_json()
+    return trace_page.render_list(listing["traces"], listing["store"])
 
 
 async def trace_html(trace_id_text: str) -> str | None:

@@ -26,13 +26,14 @@ LEGEND = (
 )
 
 
-def render_list(traces: list[dict[str, t.Any]]) -> str:
-    """Recent traces with SAQ jobs, newest first."""
+def render_list(traces: list[dict[str, t.Any]], store: dict[str, int] | None = None) -> str:
+    """Recent traces with SAQ jobs, newest first, and what the TraceStore evicted."""
     return render(
         "trace_list.html",
         title="SAQ traces",
         prefix=PAGE_PREFIX,
         refresh=False,
+        store=store or {},
         traces=[
             {**trace, "title": _request_title(trace), "clock": _clock(trace["started_at"])}
             for trace in traces
@@ -79,6 +80,7 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
                 "pending": bool(row.get("pending")),
                 "function": row.get("function") if row["kind"] != "span" else None,
                 "hint": hint,
+                "clock_shift_ms": row.get("clock_shift_ms"),
                 "title": _bar_title(row, hint),
             }
         )
@@ -88,6 +90,7 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
             "title": _request_title(view),
             "retries": view.get("retries", 0),
             "services": view.get("services") or [],
+            "clock_skew": view.get("clock_skew") or [],
         },
         "rows": drawn,
         "ticks": trace_layout.ticks(axis),

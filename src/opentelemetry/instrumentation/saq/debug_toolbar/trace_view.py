@@ -31,6 +31,7 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_STATUS,
 )
 from opentelemetry.instrumentation.saq._outcome import error_summary
+from opentelemetry.instrumentation.saq.debug_toolbar import clock_skew
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -99,6 +100,7 @@ def recent_traces(
     for trace_id in reversed(store.trace_ids()):
         spans = store.get_trace(trace_id)
         if is_saq_trace(spans):
+            spans = clock_skew.adjusted(spans)[0]
             found.append(summary(trace_id, spans, known(trace_id) if known else None))
         if len(found) >= limit:
             break
@@ -109,8 +111,10 @@ def recent_traces(
 def trace_rows(
     trace_id: int, spans: list[ReadableSpan], known: Known | None = None
 ) -> dict[str, t.Any]:
-    """The whole trace on one time axis, in milliseconds from its first moment."""
+    """The whole trace on one time axis, in milliseconds from its first moment; the
+    spans of a process whose clock is behind are shifted (see ``clock_skew``)."""
     known = known or {}
+    spans, shifts, skews = clock_skew.adjusted(spans)
     now_ns = time.time_ns()
     by_id = {span.context.span_id: span for span in spans if span.context is not None}
     children: dict[int | None, list[ReadableSpan]] = {}
@@ -166,8 +170,17 @@ def trace_rows(
 
     if any(row.get("pending") for row in rows):
         end = max(end, now_ns)  # a job still waiting stretches the axis to now
+    for row in rows:
+        shift = shifts.get(int(row["id"], 16)) if row["id"] else None
+        if shift:
+            row["clock_shift_ms"] = _ms(shift)
     summary_line = summary(trace_id, spans, known)
-    return {**summary_line, "duration_ms": _ms(end - origin), "rows": rows}
+    return {
+        **summary_line,
+        "duration_ms": _ms(end - origin),
+        "rows": rows,
+        "clock_skew": [skew.as_dict() for skew in skews],
+    }
 
 
 def _span_row(span: ReadableSpan, origin: int, depth: int, now_ns: int) -> Row:
