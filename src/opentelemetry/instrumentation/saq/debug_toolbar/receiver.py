@@ -26,7 +26,7 @@ import typing as t
 
 import anyio.to_thread
 
-from opentelemetry.instrumentation.saq.debug_toolbar import otlp
+from opentelemetry.instrumentation.saq.debug_toolbar import error_pages, otlp
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
@@ -157,5 +157,5 @@ def _too_large() -> Answer:
 
 def _error(status: int, message: str) -> Answer:
     # The specification asks for a google.rpc.Status body; its protobuf is not part of
-    # opentelemetry-proto, so the message goes as text, which exporters log as it is.
-    return Answer(status, message.encode(), "text/plain")
+    # opentelemetry-proto, so it goes in its JSON shape whatever the request's format.
+    return Answer(status, error_pages.json_body(status, message), error_pages.JSON)
