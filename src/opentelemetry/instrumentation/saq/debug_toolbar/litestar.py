@@ -97,11 +97,12 @@ def _error(request: Request[t.Any, t.Any, t.Any], exc: Exception) -> Response[by
     """Every error of our routes as an escaped page (or JSON on the API and the receiver),
     whatever the app's own error handlers are: Litestar's default sends its JSON body with
     the handler's media type, text/html on the pages, and echoes the request unescaped."""
-    if isinstance(exc, HTTPException) and exc.status_code < 500:
-        status, message, headers = exc.status_code, exc.detail, exc.headers or {}
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if isinstance(exc, HTTPException) and status < 500:
+        message, headers = exc.detail, exc.headers or {}
     else:
         logger.warning("the SAQ trace pages failed on %s", request.url.path, exc_info=exc)
-        status, message, headers = 500, "See the application log.", {}
+        message, headers = "See the application log.", {}
     answer = error_pages.answer(request.url.path, status, message)
     headers = {**headers, **error_pages.HEADERS}
     return Response(answer.body, status_code=status, media_type=answer.media_type, headers=headers)
