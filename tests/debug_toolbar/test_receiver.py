@@ -80,6 +80,22 @@ def test_a_gzipped_json_export_is_read_as_the_specification_writes_it(redis_url:
     assert "process remote" in names and "render email" in names
 
 
+def test_every_member_of_a_multi_member_gzip_body_is_read(redis_url: str) -> None:
+    """gzip allows a body of several members (what ``cat a.gz b.gz`` makes): all are read."""
+    with TestClient(litestar_app(new_queue(redis_url), worker=False)) as client:
+        trace_id, send_id, key = request_trace(client)
+        body = protobuf(worker_attempt(trace_id, send_id, key))
+        half = len(body) // 2
+        members = gzip.compress(b"") + gzip.compress(body[:half]) + gzip.compress(body[half:])
+        response = client.post(RECEIVER, content=members, headers=GZIP)
+        view = client.get(f"{API}/{trace_id}").json()
+
+    assert response.status_code == 200, response.text
+    assert not ExportTraceServiceResponse.FromString(response.content).HasField("partial_success")
+    names = [row["name"] for row in view["rows"]]
+    assert "process remote" in names and "render email" in names
+
+
 def test_spans_of_traces_the_app_did_not_start_are_dropped_and_counted(redis_url: str) -> None:
     stranger = uuid.uuid4().hex
     before = receiver.counts.dropped_spans
@@ -123,6 +139,18 @@ BAD_INPUTS = {
     ),
     "gzip that is not gzip": (400, GZIP, b"plain"),
     "gzip bomb": (413, GZIP, gzip.compress(b"\0" * (LIMIT + 1))),
+    # Issue 18: an empty first member hid the rest, answered 200 with nothing decoded.
+    "gzip bomb behind an empty member": (
+        413,
+        GZIP,
+        gzip.compress(b"") + gzip.compress(b"\0" * (50 * 1024 * 1024)),
+    ),
+    "gzip members over the limit together": (
+        413,
+        GZIP,
+        gzip.compress(b"\0" * (LIMIT // 2 + 1)) * 2,
+    ),
+    "gzip with garbage after a member": (400, GZIP, gzip.compress(b"") + b"plain"),
 }
 
 

@@ -58,3 +58,23 @@ def test_a_failed_then_retried_job_is_drawn_in_time_order(redis_url: str) -> Non
     assert all(box is not None and box["width"] >= 1 for *_, box in drawn)
     assert error_colour != ok_colour  # failed attempts are marked
     assert title == "SAQ trace GET /signup"
+
+
+def test_markup_in_a_trace_id_is_shown_as_text_and_runs_nothing(redis_url: str) -> None:
+    """The URL of issue 18: on today's main, Litestar's JSON 404 went out as text/html."""
+    queue = RedisQueue.from_url(redis_url, name=f"browser-{uuid.uuid4().hex[:8]}")
+    markup = "<img src=x onerror=alert(document.domain)>"
+    dialogs: list[str] = []
+    with serving(litestar_app(queue, worker=False)) as base, browser_page() as page:
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        response = page.goto(
+            f"{base}/_debug_toolbar/saq/%3Cimg%20src%3Dx%20onerror%3Dalert(document.domain)%3E",
+            wait_until="networkidle",  # the image's request has failed by then
+        )
+        images = page.locator("img").count()
+        shown = page.locator("body").inner_text()
+
+    assert response is not None and response.status == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert dialogs == [] and images == 0
+    assert markup in shown  # the id is shown, as text

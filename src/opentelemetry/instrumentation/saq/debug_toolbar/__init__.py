@@ -6,5 +6,6 @@
 """
 
 from opentelemetry.instrumentation.saq.debug_toolbar.panel import SAQPanel
+from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
-__all__ = ["SAQPanel"]
+__all__ = ["SAQPanel", "trace_store"]

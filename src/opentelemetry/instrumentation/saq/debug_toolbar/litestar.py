@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import typing as t
+from http import HTTPStatus
 
 from debug_toolbar.litestar import DebugToolbarPlugin
-from litestar import MediaType, Request, Response, Router, get, post
-from litestar.exceptions import NotFoundException
+from litestar import HttpMethod, MediaType, Request, Response, Router, get, post, route
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 from litestar.plugins import InitPluginProtocol
 
-from opentelemetry.instrumentation.saq.debug_toolbar import pages, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar import error_pages, pages, receiver
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 
@@ -30,6 +31,7 @@ if t.TYPE_CHECKING:
     from litestar.config.app import AppConfig
     from litestar.connection import ASGIConnection
     from litestar.handlers.base import BaseRouteHandler
+    from litestar.handlers.http_handlers import HTTPRouteHandler
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ async def trace_list() -> str:
 async def trace_detail(trace_id: str) -> str:
     html = await pages.trace_html(trace_id)
     if html is None:
-        raise NotFoundException(f"no trace {trace_id} in this process")
+        raise NotFoundException(f"No trace {trace_id} in this process.")
     return html
 
 
@@ -56,14 +58,19 @@ async def traces_api() -> dict[str, t.Any]:
 async def trace_api(trace_id: str) -> Response[dict[str, t.Any]]:
     view = await pages.trace_json(trace_id)
     if view is None:
-        raise NotFoundException(f"no trace {trace_id} in this process")
+        raise NotFoundException(f"No trace {trace_id} in this process.")
     return Response(view)
 
 
-@post("/v1/traces", include_in_schema=False)
+# The receiver enforces its own limits, and drains a body up to a cap before answering 413
+# (see receiver.py): Litestar's own limit (10 MB by default) would cut that short.
+@post("/v1/traces", include_in_schema=False, request_max_body_size=None)
 async def otlp_traces(request: Request[t.Any, t.Any, t.Any]) -> Response[bytes]:
     answer = await receiver.receive(request.headers, request.stream())
-    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
+    headers = error_pages.HEADERS if answer.status >= 400 else None
+    return Response(
+        answer.body, status_code=answer.status, media_type=answer.media_type, headers=headers
+    )
 
 
 def trace_router(config: DebugToolbarConfig) -> Router:
@@ -76,12 +83,51 @@ def trace_router(config: DebugToolbarConfig) -> Router:
         if not toolbar_would_show(config, request):
             raise NotFoundException()
 
+    handlers = [trace_list, trace_detail, traces_api, trace_api, otlp_traces]
     return Router(
         path=PAGE_PREFIX,
-        route_handlers=[trace_list, trace_detail, traces_api, trace_api, otlp_traces],
+        route_handlers=[*handlers, *_refusing_other_methods(handlers)],
         guards=[only_where_the_toolbar_shows],
+        exception_handlers={Exception: _error, **{s.value: _error for s in HTTPStatus if s >= 400}},
         include_in_schema=False,
     )
+
+
+def _error(request: Request[t.Any, t.Any, t.Any], exc: Exception) -> Response[bytes]:
+    """Every error of our routes as an escaped page (or JSON on the API and the receiver),
+    whatever the app's own error handlers are: Litestar's default sends its JSON body with
+    the handler's media type, text/html on the pages, and echoes the request unescaped."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if isinstance(exc, HTTPException) and status < 500:
+        message, headers = exc.detail, exc.headers or {}
+    else:
+        logger.warning("the SAQ trace pages failed on %s", request.url.path, exc_info=exc)
+        message, headers = "See the application log.", {}
+    answer = error_pages.answer(request.url.path, status, message)
+    headers = {**headers, **error_pages.HEADERS}
+    return Response(answer.body, status_code=status, media_type=answer.media_type, headers=headers)
+
+
+def _refusing_other_methods(handlers: list[HTTPRouteHandler]) -> list[HTTPRouteHandler]:
+    """A handler per path for the methods it does not serve, raising 405 inside our router:
+    Litestar answers a wrong method before any router's exception handler would run."""
+    served: dict[str, set[str]] = {}
+    for handler in handlers:
+        for path in handler.paths:
+            served.setdefault(path, set()).update(handler.http_methods)
+    refusers = []
+    for path, methods in served.items():
+        others = [m for m in HttpMethod if m not in methods and m != HttpMethod.OPTIONS]
+        refuse = _refuse(", ".join(sorted(methods)))
+        refusers.append(route(path, http_method=others, include_in_schema=False)(refuse))
+    return refusers
+
+
+def _refuse(allow: str) -> t.Callable[[], t.Awaitable[None]]:
+    async def refuse() -> None:
+        raise MethodNotAllowedException(headers={"Allow": allow})
+
+    return refuse
 
 
 class SAQTracePlugin(InitPluginProtocol):

@@ -58,17 +58,24 @@ class TooLargeError(ValueError):
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, refusing to inflate past ``limit`` bytes (a zip bomb)."""
-    inflater = zlib.decompressobj(wbits=31)
+    """Decompress a gzip body, every member of it, refusing to inflate past ``limit`` bytes
+    in all (a zip bomb, also one hidden behind an empty first member)."""
+    out = bytearray()
+    rest = body
     try:
-        out = inflater.decompress(body, limit + 1)
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise TooLargeError(f"decompressed body over {limit} bytes")
-        if not inflater.eof:
-            raise UndecodableError("truncated gzip body")
+        while True:
+            inflater = zlib.decompressobj(wbits=31)
+            # At least 1: zlib reads a max_length of 0 as "no limit".
+            out += inflater.decompress(rest, limit + 1 - len(out))
+            if len(out) > limit or inflater.unconsumed_tail:
+                raise TooLargeError(f"decompressed body over {limit} bytes")
+            if not inflater.eof:
+                raise UndecodableError("truncated gzip body")
+            rest = inflater.unused_data
+            if not rest:
+                return bytes(out)
     except zlib.error as exc:
         raise UndecodableError(f"not gzip: {exc}") from None
-    return out
 
 
 def decode(body: bytes, media_type: str) -> ExportTraceServiceRequest:

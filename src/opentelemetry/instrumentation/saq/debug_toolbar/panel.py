@@ -28,7 +28,11 @@ from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.debug_toolbar import jobs, renderer
 from opentelemetry.instrumentation.saq.debug_toolbar.refresher import Refresher
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import page_path
-from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store, tracer
+from opentelemetry.instrumentation.saq.debug_toolbar.tracing import (
+    attach_store,
+    trace_store,
+    tracer,
+)
 
 if t.TYPE_CHECKING:
     from debug_toolbar.core.context import RequestContext
@@ -104,6 +108,10 @@ class SAQPanel(Panel):
     """Seconds between two reads of the followed jobs (one round trip per queue)."""
     max_followed_requests: t.ClassVar[int] = 200
     """Requests followed at once after their response; the oldest is dropped first."""
+    install_tracer_provider: t.ClassVar[bool] = True
+    """With no TracerProvider set when the toolbar starts, install one that keeps spans for
+    the toolbar only. Turn off if the app sets its own later (then add ``trace_store()``
+    to it); serving a request never changes the provider either way."""
 
     __slots__ = ("_open", "_pending", "_refresher")
 
@@ -113,6 +121,11 @@ class SAQPanel(Panel):
         self._open: OrderedDict[t.Any, RequestJobs] = OrderedDict()
         self._pending: dict[t.Any, tuple[str | None, list[jobs.TrackedJob]]] = {}
         self._refresher: Refresher | None = None  # one per app, made on first use
+        try:
+            # The toolbar makes its panels at start-up: the one moment we touch OpenTelemetry.
+            attach_store(install_provider=self.install_tracer_provider)
+        except Exception:
+            logger.warning("the SAQ panel could not attach its span store", exc_info=True)
         try:
             renderer.install()
         except Exception:  # the generic table is a fine panel too
@@ -140,7 +153,6 @@ class SAQPanel(Panel):
             logger.warning("the SAQ panel could not follow this request's jobs", exc_info=True)
 
     def _start(self, context: RequestContext) -> None:
-        trace_store()  # attached on first use: a panel never enabled costs nothing
         request = RequestJobs(time.time_ns())
         self._open[context.request_id] = request
         while len(self._open) > _MAX_OPEN_REQUESTS:

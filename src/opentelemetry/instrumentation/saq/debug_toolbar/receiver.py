@@ -8,7 +8,8 @@ started. The web framework hands us the headers and the body as a stream; this m
 answers as the OTLP/HTTP specification says:
 
 - 413 when the body is over ``MAX_BODY_BYTES`` (announced or streamed, compressed or
-  not): reading stops there;
+  not): nothing more is kept, but the rest is read and thrown away up to
+  ``DRAIN_CAP_BYTES`` before the answer goes out, as for every refusal;
 - 415 for a content type other than protobuf or JSON, or an encoding other than gzip;
 - 400 when the body cannot be decoded;
 - 200 otherwise, with ``partial_success.rejected_spans`` for spans not kept.
@@ -26,7 +27,7 @@ import typing as t
 
 import anyio.to_thread
 
-from opentelemetry.instrumentation.saq.debug_toolbar import otlp
+from opentelemetry.instrumentation.saq.debug_toolbar import error_pages, otlp
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
@@ -41,6 +42,12 @@ RECEIVER_PATH = f"{PAGE_PREFIX}/v1/traces"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """The largest body accepted, as sent and once decompressed (the SDK sends 512 spans at most
 per export, well under this)."""
+DRAIN_CAP_BYTES = 16 * MAX_BODY_BYTES
+"""A refused body is read to its end (and thrown away) up to this size before the answer
+goes out: a client that sends its whole body before reading the answer (the SDK's
+exporter, urllib, requests) would otherwise see the connection reset, not the 413, and
+retry. A body announced larger than this is answered at once, and reading stops here:
+that client sees the connection closed."""
 
 
 class Answer(t.NamedTuple):
@@ -77,18 +84,20 @@ counts = ReceiverCounts()
 async def receive(headers: t.Mapping[str, str], body: AsyncIterator[bytes]) -> Answer:
     """Answer one export, given its request's headers (a framework's case-insensitive
     mapping) and its body as a stream; never raises."""
+    stream = _Body(body)
     try:
         answer = await _receive(
             headers.get("content-type"),
             headers.get("content-encoding"),
             headers.get("content-length"),
-            body,
+            stream,
         )
     except Exception:
         logger.warning("the SAQ toolbar's OTLP receiver failed on an export", exc_info=True)
         answer = _error(500, "internal error: see the application log")
     if answer.status >= 400:
         counts.refused()
+        await stream.drain(headers.get("content-length"))
     return answer
 
 
@@ -96,7 +105,7 @@ async def _receive(
     content_type: str | None,
     content_encoding: str | None,
     content_length: str | None,
-    body: AsyncIterator[bytes],
+    body: _Body,
 ) -> Answer:
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type not in otlp.MEDIA_TYPES:
@@ -111,7 +120,7 @@ async def _receive(
             return _error(400, "bad Content-Length")
         if announced > MAX_BODY_BYTES:
             return _too_large()
-    raw = await _read(body, MAX_BODY_BYTES)
+    raw = await body.read(MAX_BODY_BYTES)
     if raw is None:
         return _too_large()
     try:
@@ -129,16 +138,34 @@ async def _receive(
     return Answer(200, otlp.encode_response(media_type, dropped, message), media_type)
 
 
-async def _read(body: AsyncIterator[bytes], limit: int) -> bytes | None:
-    """The body, or None as soon as it grows past ``limit`` (the rest is never read)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in body:
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+class _Body:
+    """A request's body as it streams in, and how much of it was read."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self.size = 0
+
+    async def read(self, limit: int) -> bytes | None:
+        """The body, or None as soon as it grows past ``limit`` (nothing more is kept)."""
+        kept: list[bytes] = []
+        async for chunk in self._chunks:
+            self.size += len(chunk)
+            if self.size > limit:
+                return None
+            kept.append(chunk)
+        return b"".join(kept)
+
+    async def drain(self, content_length: str | None) -> None:
+        """Read and throw away the rest, up to ``DRAIN_CAP_BYTES`` in all."""
+        try:
+            if content_length is not None and int(content_length) > DRAIN_CAP_BYTES:
+                return
+            async for chunk in self._chunks:
+                self.size += len(chunk)
+                if self.size > DRAIN_CAP_BYTES:
+                    return
+        except Exception:  # a client gone, a bad Content-Length: the answer goes out anyway
+            logger.debug("a refused export's body could not be read to its end", exc_info=True)
 
 
 def _decode_and_store(
@@ -157,5 +184,5 @@ def _too_large() -> Answer:
 
 def _error(status: int, message: str) -> Answer:
     # The specification asks for a google.rpc.Status body; its protobuf is not part of
-    # opentelemetry-proto, so the message goes as text, which exporters log as it is.
-    return Answer(status, message.encode(), "text/plain")
+    # opentelemetry-proto, so it goes in its JSON shape whatever the request's format.
+    return Answer(status, error_pages.json_body(status, message), error_pages.JSON)

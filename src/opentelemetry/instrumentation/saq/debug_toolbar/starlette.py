@@ -11,12 +11,14 @@ Nothing is mounted when the toolbar config is disabled.
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, request_response
 
-from opentelemetry.instrumentation.saq.debug_toolbar import pages, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar import error_pages, pages, receiver
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 
@@ -24,7 +26,9 @@ if t.TYPE_CHECKING:
     from debug_toolbar.core.config import DebugToolbarConfig
     from starlette.applications import Starlette
     from starlette.requests import Request
+    from starlette.types import Receive, Scope, Send
 
+logger = logging.getLogger(__name__)
 Endpoint = t.Callable[["Request"], t.Awaitable[Response]]
 
 
@@ -33,8 +37,11 @@ async def _list(request: Request) -> Response:
 
 
 async def _detail(request: Request) -> Response:
-    html = await pages.trace_html(request.path_params["trace_id"])
-    return HTMLResponse(html) if html is not None else HTMLResponse("not found", 404)
+    trace_id = request.path_params["trace_id"]
+    html = await pages.trace_html(trace_id)
+    if html is None:
+        raise HTTPException(404, f"No trace {trace_id} in this process.")
+    return HTMLResponse(html)
 
 
 async def _traces_api(request: Request) -> Response:
@@ -42,24 +49,67 @@ async def _traces_api(request: Request) -> Response:
 
 
 async def _trace_api(request: Request) -> Response:
-    view = await pages.trace_json(request.path_params["trace_id"])
-    return JSONResponse(view) if view is not None else JSONResponse({"detail": "not found"}, 404)
+    trace_id = request.path_params["trace_id"]
+    view = await pages.trace_json(trace_id)
+    if view is None:
+        raise HTTPException(404, f"No trace {trace_id} in this process.")
+    return JSONResponse(view)
 
 
 async def _otlp_traces(request: Request) -> Response:
     answer = await receiver.receive(request.headers, request.stream())
-    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
+    headers = error_pages.HEADERS if answer.status >= 400 else None
+    return Response(answer.body, answer.status, headers, answer.media_type)
 
 
 def _guarded(config: DebugToolbarConfig, endpoint: Endpoint) -> Endpoint:
-    """The endpoint, answering 404 where the toolbar would not show itself."""
+    """The endpoint, answering 404 where the toolbar would not show itself, and every
+    error as an escaped page of ours (JSON on the API and the receiver)."""
 
     async def guarded(request: Request) -> Response:
-        if not toolbar_would_show(config, request):
-            return PlainTextResponse("Not Found", 404)
-        return await endpoint(request)
+        try:
+            if not toolbar_would_show(config, request):
+                raise HTTPException(404)
+            return await endpoint(request)
+        except HTTPException as exc:
+            return _error(request.url.path, exc.status_code, exc.detail, exc.headers)
+        except Exception:
+            logger.warning("the SAQ trace pages failed on %s", request.url.path, exc_info=True)
+            return _error(request.url.path, 500, "See the application log.")
 
     return guarded
+
+
+def _error(
+    path: str, status: int, message: str, headers: t.Mapping[str, str] | None = None
+) -> Response:
+    answer = error_pages.answer(path, status, message)
+    headers = {**(headers or {}), **error_pages.HEADERS}
+    return Response(answer.body, status, headers, answer.media_type)
+
+
+class _Route(Route):
+    """A guarded route that answers a wrong method with our 405 page too (Starlette's own
+    is plain text, or whatever the app's handler of HTTPException makes of it)."""
+
+    def __init__(
+        self, path: str, endpoint: Endpoint, methods: list[str], config: DebugToolbarConfig
+    ) -> None:
+        super().__init__(path, _guarded(config, endpoint), methods=methods)
+        self._refuse = request_response(_guarded(config, _not_allowed(self.methods or set())))
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            await self._refuse(scope, receive, send)
+        else:
+            await super().handle(scope, receive, send)
+
+
+def _not_allowed(methods: t.Collection[str]) -> Endpoint:
+    async def refuse(request: Request) -> Response:
+        raise HTTPException(405, headers={"Allow": ", ".join(sorted(methods))})
+
+    return refuse
 
 
 def trace_routes(config: DebugToolbarConfig) -> list[Route]:
@@ -71,7 +121,7 @@ def trace_routes(config: DebugToolbarConfig) -> list[Route]:
         (f"{PAGE_PREFIX}/api/traces/{{trace_id}}", _trace_api, ["GET"]),
         (f"{PAGE_PREFIX}/{{trace_id}}", _detail, ["GET"]),
     ]
-    return [Route(path, _guarded(config, endpoint), methods=m) for path, endpoint, m in routes]
+    return [_Route(path, endpoint, m, config) for path, endpoint, m in routes]
 
 
 def mount_trace_pages(app: Starlette, config: DebugToolbarConfig) -> bool:

@@ -1,4 +1,11 @@
-"""The TraceStore the panel reads, attached to the provider SAQ spans go to."""
+"""The TraceStore the panel reads, and the one moment the toolbar touches OpenTelemetry.
+
+Serving a request never changes process-wide OpenTelemetry state: ``trace_store()`` only
+hands out the store. The store is attached to the provider SAQ spans go to once, by
+``attach_store()``, when the toolbar creates its panels, at app start-up
+(``DebugToolbarPlugin`` and ``setup_debug_toolbar`` build them with the app; a bare
+Starlette middleware at the app's first call, its lifespan start-up).
+"""
 
 from __future__ import annotations
 
@@ -21,31 +28,45 @@ _attached: weakref.WeakSet[trace.TracerProvider] = weakref.WeakSet()  # feeding 
 
 
 def trace_store() -> TraceStore:
-    """The toolbar's TraceStore, attached on first use (so a disabled panel costs nothing).
+    """The toolbar's TraceStore (a span processor). Reading it changes nothing: to have it
+    see the spans of a provider you set after start-up, add it yourself:
+    ``provider.add_span_processor(trace_store())``."""
+    return _store
 
-    It is attached to the provider SAQ spans go to (and again if that provider changes,
-    as it does when ``instrument()`` is called again with another one). When the app
-    configured no SDK TracerProvider, one is installed globally that only feeds this
-    store: the toolbar runs in development, where that is what a user wants.
+
+def attach_store(*, install_provider: bool) -> None:
+    """Feed the store from the provider SAQ spans go to; called at start-up, when the
+    toolbar creates its panels (see ``SAQPanel.install_tracer_provider``).
+
+    When no provider is set yet and ``install_provider`` is true, a global one is
+    installed that keeps spans for the toolbar only, and a warning says so: an app that
+    sets its own later would be refused, so such an app turns this off.
     """
     provider = SAQInstrumentor().tracer_provider
-    if provider in _attached:
-        return _store
     with _lock:
-        if not isinstance(provider, TracerProvider):
+        if provider in _attached:
+            return
+        if isinstance(provider, trace.ProxyTracerProvider) and install_provider:
             local = TracerProvider(resource=Resource.create({"service.name": "saq-debug-toolbar"}))
             trace.set_tracer_provider(local)
             provider = trace.get_tracer_provider()
             if provider is local:
                 logger.warning(
                     "No OpenTelemetry SDK TracerProvider is configured: the SAQ debug toolbar "
-                    "panel installed a local one that keeps spans in memory for the toolbar "
-                    "only (nothing is exported)."
+                    "installed one at start-up that keeps spans in memory for the toolbar only "
+                    "(nothing is exported). To set your own later, set your provider before the "
+                    "app starts, or turn this off with SAQPanel.install_tracer_provider = False."
                 )
         if provider in _attached:
-            return _store
+            return
         if isinstance(provider, TracerProvider):
             provider.add_span_processor(_store)
+        elif isinstance(provider, trace.ProxyTracerProvider):
+            logger.warning(
+                "No OpenTelemetry SDK TracerProvider is configured yet: the SAQ panel reads job "
+                "states from the queues only until you add its store to the provider you set: "
+                "provider.add_span_processor(trace_store())."
+            )
         else:
             logger.warning(
                 "The tracer provider %r is not the OpenTelemetry SDK's: the SAQ panel cannot "
@@ -53,7 +74,6 @@ def trace_store() -> TraceStore:
                 provider,
             )
         _attached.add(provider)
-        return _store
 
 
 def tracer() -> trace.Tracer:
