@@ -1,9 +1,11 @@
 """Where each row of a trace is drawn: a time axis with its long idle gaps compressed.
 
 A request with a job scheduled 30 s ahead would otherwise squash everything else into
-slivers. Time when nothing but waiting happens (a scheduled delay, a retry delay, a job
-still queued) is drawn as a narrow labelled band; the busy stretches share the rest of
-the width in proportion to their length.
+slivers. Time when nothing happens but waiting for a due time (a scheduled delay, a retry
+delay) is drawn as a narrow labelled band; the busy stretches share the rest of the width
+in proportion to their length. Queue wait is never compressed: a job waiting for a worker
+is what the page is there to show. Only rows marked ``compressible`` (a job not due yet,
+an attempt whose times are not known here) may sit in a band.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def segments(rows: t.Sequence[Row], total_ms: float) -> list[Segment]:
     busy = _merged(
         (float(row["start_ms"]), float(row["start_ms"]) + float(row["duration_ms"]))
         for row in rows
-        if row["kind"] != "wait"
+        if not row.get("compressible")
     )
     busy_ms = sum(end - start for start, end in busy)
     stretches: list[tuple[float, float, bool]] = []
