@@ -30,7 +30,7 @@ def test_a_job_scheduled_ahead_leaves_the_rest_of_the_trace_readable() -> None:
     # The first 45 ms get most of the width instead of 0.15 % of it.
     assert trace_layout.position(axis, 45) > 60
     assert trace_layout.gaps(axis) == [
-        {"x": axis[1].x0, "width": trace_layout.GAP_WIDTH, "label": "29.96 s idle"}
+        {"x": axis[1].x0, "width": trace_layout.GAP_WIDTH, "label": "29.96 s idle", "rank": 1}
     ]
     ticks = trace_layout.ticks(axis)
     assert ticks[0]["label"] == "0 ms" and ticks[-1]["label"] == "30.01 s"

@@ -87,6 +87,7 @@ def new_entry(enqueued: EnqueuedJob, arguments: ArgumentPolicy | None) -> Entry:
         "argument": None,
         "duplicate": enqueued.duplicate,
         "enqueued_at": _where(enqueued),
+        "scheduled": job.scheduled or None,  # epoch seconds: when a job is due
         "trace_id": f"{enqueued.trace_id:032x}",
     }
     if arguments is not None:

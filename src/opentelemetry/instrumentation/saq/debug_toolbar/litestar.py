@@ -60,6 +60,15 @@ async def trace_api(trace_id: str) -> Response[dict[str, t.Any]]:
     return Response(view)
 
 
+@get("/api/status/{trace_id:str}", include_in_schema=False)
+async def status_api(trace_id: str) -> Response[dict[str, t.Any]]:
+    status = pages.status_json(trace_id)
+    if status is None:
+        raise NotFoundException(f"no trace {trace_id} in this process")
+    # Polled: never from a cache.
+    return Response(status, headers={"Cache-Control": "no-store"})
+
+
 @post("/v1/traces", include_in_schema=False)
 async def otlp_traces(request: Request[t.Any, t.Any, t.Any]) -> Response[bytes]:
     answer = await receiver.receive(request.headers, request.stream())
@@ -78,7 +87,7 @@ def trace_router(config: DebugToolbarConfig) -> Router:
 
     return Router(
         path=PAGE_PREFIX,
-        route_handlers=[trace_list, trace_detail, traces_api, trace_api, otlp_traces],
+        route_handlers=[trace_list, trace_detail, traces_api, trace_api, status_api, otlp_traces],
         guards=[only_where_the_toolbar_shows],
         include_in_schema=False,
     )

@@ -101,12 +101,22 @@ def ticks(segments: t.Sequence[Segment]) -> list[dict[str, t.Any]]:
                     continue
                 kept.pop()  # the end of the axis is always labelled
         kept.append((x, at_ms, align))
-    return [{"x": x, "label": ms(at_ms), "align": align} for x, at_ms, align in kept]
+    # Which labels the page keeps when two would overprint at its width (lowest first):
+    # the axis's ends, then the ends of busy stretches beside a band, then the rest.
+    return [
+        {
+            "x": x,
+            "label": ms(at_ms),
+            "align": align,
+            "rank": 0 if index in (0, len(kept) - 1) else 2 if align != "middle" else 3,
+        }
+        for index, (x, at_ms, align) in enumerate(kept)
+    ]
 
 
 def gaps(segments: t.Sequence[Segment]) -> list[dict[str, t.Any]]:
     return [
-        {"x": s.x0, "width": s.x1 - s.x0, "label": f"{ms(s.end_ms - s.start_ms)} idle"}
+        {"x": s.x0, "width": s.x1 - s.x0, "label": f"{ms(s.end_ms - s.start_ms)} idle", "rank": 1}
         for s in segments
         if s.gap
     ]
