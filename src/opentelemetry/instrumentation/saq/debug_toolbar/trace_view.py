@@ -31,7 +31,7 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_STATUS,
 )
 from opentelemetry.instrumentation.saq._outcome import error_summary
-from opentelemetry.instrumentation.saq.debug_toolbar import expected
+from opentelemetry.instrumentation.saq.debug_toolbar import as_in_panel, expected
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -125,7 +125,7 @@ def trace_rows(
         children.setdefault(parent if parent in by_id else None, []).append(span)
     for siblings in children.values():
         siblings.sort(key=lambda span: span.start_time or 0)
-        _in_panel_order(siblings, known)
+        as_in_panel.order(siblings, known)
 
     # SAQ stamps jobs in milliseconds: a wait computed from them can seem to begin up to
     # 1 ms before its enqueue span. It cannot, so it is clamped to the send.
@@ -188,9 +188,7 @@ def trace_rows(
     if any(row.get("pending") for row in rows):
         end = max(end, now_ns)  # a job still waiting stretches the axis to now
     end = max([end] + [origin + int((r["start_ms"] + r["duration_ms"]) * 1e6) for r in rows])
-    for row in rows:  # map's jobs told apart as the panel tells them
-        entry = known.get(str(row.get("job_key")))
-        row["argument"] = entry.get("argument") if entry is not None else None
+    as_in_panel.name_arguments(rows, known)
     summary_line = summary(trace_id, spans, known)
     return {
         **summary_line,
@@ -198,24 +196,6 @@ def trace_rows(
         "awaiting_spans": sum(len(attempts) for attempts in awaited.values()),
         "rows": rows,
     }
-
-
-def _in_panel_order(siblings: list[ReadableSpan], known: Known) -> None:
-    """Sends the panel lists, in the panel's order, in the places they hold by time.
-
-    ``queue.map`` enqueues in tasks of its own, whose sends start in any order: the page
-    lists them as the panel does, so that the two read alike.
-    """
-    order = {key: index for index, key in enumerate(known)}
-
-    def place(span: ReadableSpan) -> int | None:
-        key = (span.attributes or {}).get(SAQ_JOB_KEY)
-        return order.get(key) if span.kind is SpanKind.PRODUCER and isinstance(key, str) else None
-
-    slots = [index for index, span in enumerate(siblings) if place(span) is not None]
-    listed = sorted((siblings[index] for index in slots), key=lambda span: place(span) or 0)
-    for index, span in zip(slots, listed, strict=True):
-        siblings[index] = span
 
 
 def _span_row(span: ReadableSpan, origin: int, depth: int, now_ns: int) -> Row:
