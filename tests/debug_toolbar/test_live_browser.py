@@ -97,3 +97,28 @@ def test_no_two_axis_labels_overlap(redis_url: str, width: int) -> None:
     for path, (overlaps, shown) in found.items():
         assert overlaps == [], (path, width)
         assert "0 ms" in shown and any(text.endswith(" idle") for text in shown), path
+
+
+_CUT_LABELS = """() => [...document.querySelectorAll('li.row .label')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.trim())"""
+
+
+def test_a_cut_row_label_shows_its_whole_text_on_click(redis_url: str) -> None:
+    queue = RedisQueue.from_url(redis_url, name=f"label-{uuid.uuid4().hex[:8]}")
+    with serving(litestar_app(queue)) as base, httpx.Client(base_url=base) as client:
+        client.get("/signup")
+        trace_id = panel(client, request_id(client, "/signup"))["trace_id"]
+        wait_for_trace(client, trace_id, lambda v: len(kinds(v, "flaky_report")) == 5)
+        with browser_page() as page:
+            page.set_viewport_size({"width": 800, "height": 900})
+            page.goto(f"{base}/_debug_toolbar/saq/{trace_id}")
+            cut = page.evaluate(_CUT_LABELS)
+            label = page.locator("li.row .label", has_text=cut[0]).first
+            height = label.bounding_box()["height"]
+            label.click()
+            opened_height = label.bounding_box()["height"]
+            still_cut = page.evaluate(_CUT_LABELS)
+
+    assert cut  # at 800 px the long "scheduled for later ..." label is cut with "…"
+    assert cut[0] not in still_cut
+    assert opened_height > height  # its whole text, wrapped
