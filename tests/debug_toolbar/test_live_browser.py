@@ -119,6 +119,6 @@ def test_a_cut_row_label_shows_its_whole_text_on_click(redis_url: str) -> None:
             opened_height = label.bounding_box()["height"]
             still_cut = page.evaluate(_CUT_LABELS)
 
-    assert cut  # at 800 px the long "scheduled for later ..." label is cut with "…"
+    assert cut  # at 800 px long labels (an attempt with its service) are cut with "…"
     assert cut[0] not in still_cut
     assert opened_height > height  # its whole text, wrapped

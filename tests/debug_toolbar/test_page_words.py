@@ -91,3 +91,11 @@ def test_status_marks_are_drawn_and_the_request_page_says_background_tasks(
     assert badges and all(marks >= 1 for _, marks in badges)
     # Words only: no glyph a font may lack (⏳, ⏸) stands in for the mark.
     assert all(text.isascii() for text, _ in badges), badges
+
+
+def test_the_plain_text_lines_use_marks_common_fonts_have() -> None:
+    """The generic table and the MCP server get text: its marks must exist in DejaVu Sans."""
+    from opentelemetry.instrumentation.saq.debug_toolbar.jobs import ICONS
+
+    assert "⏳" not in ICONS.values() and "⏸" not in ICONS.values()
+    assert set("".join(ICONS.values())) <= set("✓✗⊘▶‖·?")

@@ -42,12 +42,14 @@ Entry = dict[str, t.Any]
 
 TERMINAL = _status.FINAL
 UNKNOWN = _status.UNKNOWN
+# The marks of the plain-text lines (``tasks``, the generic table): characters DejaVu
+# Sans has too, unlike an hourglass or a pause sign. The panel's table draws its own (SVG).
 ICONS = {
     _status.COMPLETE: "✓",
     _status.FAILED: "✗",
     _status.ABORTED: "⊘",
-    _status.ACTIVE: "⏳",
-    _status.QUEUED: "⏸",
+    _status.ACTIVE: "▶",
+    _status.QUEUED: "‖",
     _status.NEW: "·",
     _status.ABORTING: "⊘",
     UNKNOWN: "?",

@@ -12,7 +12,7 @@ import time
 import typing as t
 
 from opentelemetry.instrumentation.saq import _status
-from opentelemetry.instrumentation.saq.debug_toolbar.jobs import ICONS, TERMINAL, UNKNOWN
+from opentelemetry.instrumentation.saq.debug_toolbar.jobs import TERMINAL, UNKNOWN
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import due, plural
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import status_path
 
@@ -68,7 +68,6 @@ def _job(job: Stats, now: float) -> dict[str, t.Any]:
         errors.append({"attempt": attempts, "error": str(final)})
     return {
         "status": status,
-        "icon": ICONS.get(status, ICONS[UNKNOWN]),
         "function": str(job.get("function") or "?"),
         "argument": str(job["argument"]) if job.get("argument") else None,
         "queue": str(job.get("queue") or "?"),

@@ -251,7 +251,7 @@ def _pending_row(
     name = "waiting in queue · no attempt seen by this process"
     due = isinstance(scheduled, int) and scheduled * 1_000_000_000 > now_ns
     if due:
-        name = "scheduled for later · no attempt seen by this process"
+        name = "scheduled for later"  # not due yet: no worker could have run it
     status = str(entry["status"]) if entry is not None else None
     ran = status is not None and (status != _status.QUEUED or bool(entry and entry.get("attempts")))
     if ran:
