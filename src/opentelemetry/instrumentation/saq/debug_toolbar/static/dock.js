@@ -57,10 +57,12 @@
       if (!open()) return stop();
       fetch(table.dataset.saqStatus, { cache: "no-store" })
         .then(function (response) {
+          if (response.status === 404) return null; // the trace is gone from this process
           if (!response.ok) throw new Error("status " + response.status);
           return response.json();
         })
         .then(function (status) {
+          if (status === null) return stop("no longer held by this process");
           checkedAt = Date.now() - 1000 * (status.checked_ago_s || 0);
           var reload = status.version.jobs !== table.dataset.saqVersion
             ? load(toolbar, requestId, token) : Promise.resolve(table);

@@ -84,11 +84,21 @@
   function poll() {
     fetch(statusUrl, { cache: "no-store", headers: { Accept: "application/json" } })
       .then(function (response) {
+        if (response.status === 404) return { gone: true };
         if (!response.ok) throw new Error("status " + response.status);
         return response.json();
       })
       .then(function (status) {
         unreachable = false;
+        if (status.gone) { // the trace left this process's store (or the page's gate)
+          live = false;
+          var fresh = document.querySelector("[data-saq-fresh]");
+          if (fresh) {
+            fresh.classList.remove("live");
+            fresh.textContent = "no longer held by this process";
+          }
+          return 0;
+        }
         checkedAt = Date.now() - 1000 * (status.checked_ago_s || 0);
         var changed = status.version.page !== body.dataset.saqVersion;
         var next = changed
@@ -121,6 +131,7 @@
     if (label) label.classList.toggle("open");
   });
   window.addEventListener("resize", declutter);
+  window.addEventListener("load", declutter);
   declutter();
   setInterval(showFreshness, 1000);
   if (live && statusUrl) setTimeout(poll, 1000);
