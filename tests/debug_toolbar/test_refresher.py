@@ -113,6 +113,7 @@ def test_a_page_stops_following_after_the_watch_window(redis_url: str) -> None:
     assert status_at_first["following"] is True
     assert view["worst_status"] == "queued" and view["live"] is False
     assert 'data-saq-live="0"' in later
+    assert "no longer followed (the watch window is over)" in later  # not "final"
     assert status_later["live"] is False and status_later["following"] is False
 
 

@@ -107,14 +107,11 @@
           : Promise.resolve();
         return next.then(function () {
           live = status.live;
-          if (!live) {
-            var fresh = document.querySelector("[data-saq-fresh]");
-            if (fresh) {
-              fresh.classList.remove("live");
-              fresh.textContent = body.dataset.saqLive === "1"
-                ? "no longer followed (the watch window is over): reload to look again"
-                : "final as shown";
-            }
+          var fresh = document.querySelector("[data-saq-fresh]");
+          // A page drawn as final says why itself; one drawn live has outlived its window.
+          if (!live && fresh && body.dataset.saqLive === "1") {
+            fresh.classList.remove("live");
+            fresh.textContent = "no longer followed (the watch window is over): reload to look again";
           }
           return (status.poll_seconds || 1) * 1000;
         });
