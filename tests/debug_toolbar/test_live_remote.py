@@ -70,6 +70,9 @@ def test_the_remote_retry_page_gains_attempt_2_by_itself(redis_url: str) -> None
         trace_id, view = complete_before_its_last_span(client)
         page.goto(f"{base}/_debug_toolbar/saq/{trace_id}")
         awaiting = page.locator("li.row.awaiting").all_inner_texts()
+        awaiting_starts = page.eval_on_selector_all(
+            "li.row.awaiting", "rows => rows.map(r => parseFloat(r.dataset.startMs))"
+        )
         header = page.locator("header").inner_text()
         # Nothing reloads the page from here: it has to follow by itself.
         page.wait_for_selector(
@@ -88,5 +91,7 @@ def test_the_remote_retry_page_gains_attempt_2_by_itself(redis_url: str) -> None
         assert "attempt 2 · complete, read from the queue" in awaiting[0]
         assert "have not arrived from its worker's process" in awaiting[0]
         assert "Waiting for the spans of 1 attempt" in header
+        # Drawn when the queue says it ran: after its retry delay, not right after attempt 1.
+        assert awaiting_starts[0] >= RETRY_DELAY * 1000
     assert attempts == ["1", "2"]
     assert awaiting_after == 0

@@ -68,19 +68,27 @@ def rows(
     after_ms: float,
     depth: int,
     now_ms: float,
+    origin_ms: float,
 ) -> list[Row]:
-    """One row per attempt with no span here, drawn after the job's last one seen.
+    """One row per attempt with no span here (times in ms from the trace's ``origin_ms``).
 
-    When each attempt ran is not known here (the queue keeps only the latest one's
-    times), so the rows are marked ``compressible`` and may sit in a compressed band.
+    The latest attempt is drawn when its queue says it waited and ran (SAQ keeps that
+    attempt's ``started`` and ``completed``); an earlier one's times are not kept
+    anywhere, so it is drawn as a mark after the job's last attempt seen, ``compressible``.
     """
     status = str(entry.get("status") or _status.UNKNOWN)
     final = status in _status.FINAL
     last = int(entry.get("attempts") or 0)
-    took = (entry.get("queue_ms") or 0) + (entry.get("run_ms") or 0)
+    started, completed = entry.get("started"), entry.get("completed")
     drawn: list[Row] = []
     for attempt in attempts:
         said = f"{status}, read from the queue" if attempt == last else "ended"
+        start, duration, known_times = after_ms, 0.0, False
+        if attempt == last and isinstance(started, (int, float)) and started > 0:
+            start = max(0.0, started - origin_ms - float(entry.get("queue_ms") or 0))
+            end = completed if isinstance(completed, (int, float)) and completed else None
+            duration = max(0.0, (end - origin_ms if end else now_ms) - start)
+            known_times = True
         drawn.append(
             {
                 "id": None,
@@ -89,8 +97,8 @@ def rows(
                 "its worker's process",
                 "kind": "wait",
                 "depth": depth,
-                "start_ms": after_ms,
-                "duration_ms": float(took) if final else max(0.0, now_ms - after_ms),
+                "start_ms": round(start, 3),
+                "duration_ms": round(duration, 3),
                 "status": "error" if attempt == last and status in _status.UNSUCCESSFUL else "ok",
                 "error": entry.get("error") if attempt == last else None,
                 "attributes": {},
@@ -99,7 +107,7 @@ def rows(
                 "attempt": attempt,
                 "pending": not final,
                 "awaiting_spans": True,
-                "compressible": True,
+                "compressible": not known_times,
                 "hint": WHY,
             }
         )

@@ -178,7 +178,12 @@ def trace_rows(
             after = _ms(attempt_end[key] - origin)
             rows.extend(
                 expected.rows(
-                    known[str(key)], awaited[str(key)], after, depth + 1, _ms(now_ns - origin)
+                    known[str(key)],
+                    awaited[str(key)],
+                    after,
+                    depth + 1,
+                    _ms(now_ns - origin),
+                    origin / 1e6,
                 )
             )
 
