@@ -28,7 +28,7 @@ from tests.browser import browser_page, serving  # noqa: E402
 # What the /everything request's jobs come to: the CRM sync succeeds on its retry, the
 # invoice fails, the reminder waits 30 s.
 SETTLED = "4 jobs · 2 complete · 1 failed · 1 queued"
-DOCKS = {"right": ("panel-right.png", 1000, 360), "bottom": ("panel-bottom.png", 1400, 560)}
+DOCKS = {"right": ("panel-right.png", 1000, 400), "bottom": ("panel-bottom.png", 1400, 560)}
 
 # Read in the page: what a reader of the picture would check by eye.
 _PANEL_FACTS = """() => {

@@ -96,6 +96,11 @@ def litestar_app(
         await queue.enqueue("send_email", to="page@example.com")
         return "<html><body><h1>page</h1></body></html>"
 
+    @get("/slow-page", media_type=MediaType.HTML)
+    async def slow_page(seconds: float = 2.0) -> str:
+        await queue.enqueue("slow", seconds=seconds)
+        return "<html><body><h1>slow page</h1></body></html>"
+
     @get("/slow")
     async def slow_job(seconds: float = 0.3) -> dict[str, bool]:
         await queue.enqueue("slow", seconds=seconds)
@@ -130,7 +135,7 @@ def litestar_app(
     if trace_pages:
         plugins.append(SAQTracePlugin())
     return Litestar(
-        [signup, page, slow_job, tagged, retry, fan_out],
+        [signup, page, slow_page, slow_job, tagged, retry, fan_out],
         plugins=plugins,
         on_startup=[startup],
         on_shutdown=[shutdown],

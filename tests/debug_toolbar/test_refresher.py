@@ -98,18 +98,23 @@ def test_the_refresher_stops_when_nothing_is_left_to_follow(redis_url: str) -> N
         assert refresher._task is not None and refresher._task.done()
 
 
-def test_a_page_stops_reloading_after_the_watch_window(redis_url: str) -> None:
+def test_a_page_stops_following_after_the_watch_window(redis_url: str) -> None:
     with TestClient(litestar_app(new_queue(redis_url), worker=False, panel=WatchBriefly)) as c:
         c.get("/page")
         trace_id = panel(c, request_id(c, "/page"))["trace_id"]
         at_first = c.get(f"/_debug_toolbar/saq/{trace_id}").text
+        status_at_first = c.get(f"/_debug_toolbar/saq/api/status/{trace_id}").json()
         time.sleep(1.2)  # past the panel's watch window, the job still queued
         later = c.get(f"/_debug_toolbar/saq/{trace_id}").text
+        status_later = c.get(f"/_debug_toolbar/saq/api/status/{trace_id}").json()
         view = c.get(f"/_debug_toolbar/saq/api/traces/{trace_id}").json()
 
-    assert 'http-equiv="refresh"' in at_first
-    assert view["worst_status"] == "queued" and view["reload"] is False
-    assert 'http-equiv="refresh"' not in later
+    assert 'data-saq-live="1"' in at_first and status_at_first["live"] is True
+    assert status_at_first["following"] is True
+    assert view["worst_status"] == "queued" and view["live"] is False
+    assert 'data-saq-live="0"' in later
+    assert "no longer followed (the watch window is over)" in later  # not "final"
+    assert status_later["live"] is False and status_later["following"] is False
 
 
 def test_updates_after_the_response_reach_a_file_storage(redis_url: str, tmp_path: Path) -> None:

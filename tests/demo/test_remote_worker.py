@@ -102,4 +102,4 @@ def test_the_demo_worker_in_another_process_shows_on_the_trace_page(
     assert view["rows"][0]["kind"] == "request"
     assert "saq-demo-worker" in view["services"] and "saq-demo-app" in view["services"]
     assert view["worst_status"] == "complete"
-    assert "on saq-demo-worker" in page and 'http-equiv="refresh"' not in page
+    assert "on saq-demo-worker" in page and 'data-saq-live="0"' in page  # all here: final

@@ -42,12 +42,14 @@ Entry = dict[str, t.Any]
 
 TERMINAL = _status.FINAL
 UNKNOWN = _status.UNKNOWN
+# The marks of the plain-text lines (``tasks``, the generic table): characters DejaVu
+# Sans has too, unlike an hourglass or a pause sign. The panel's table draws its own (SVG).
 ICONS = {
     _status.COMPLETE: "✓",
     _status.FAILED: "✗",
     _status.ABORTED: "⊘",
-    _status.ACTIVE: "⏳",
-    _status.QUEUED: "⏸",
+    _status.ACTIVE: "▶",
+    _status.QUEUED: "‖",
     _status.NEW: "·",
     _status.ABORTING: "⊘",
     UNKNOWN: "?",
@@ -87,6 +89,11 @@ def new_entry(enqueued: EnqueuedJob, arguments: ArgumentPolicy | None) -> Entry:
         "argument": None,
         "duplicate": enqueued.duplicate,
         "enqueued_at": _where(enqueued),
+        "scheduled": job.scheduled or None,  # epoch seconds: when a job is due
+        # Epoch milliseconds of the latest attempt, as its queue says (run elsewhere): the
+        # trace page draws an attempt whose spans have not arrived from them.
+        "started": None,
+        "completed": None,
         "trace_id": f"{enqueued.trace_id:032x}",
     }
     if arguments is not None:
@@ -309,6 +316,7 @@ def _from_job(entry: Entry, job: Job | None) -> None:
     entry["attempts"] = job.attempts
     entry["queue_ms"] = queue_wait_ms(job)
     entry["run_ms"] = max(0, job.completed - job.started) if job.completed and job.started else None
+    entry["started"], entry["completed"] = job.started or None, job.completed or None
     entry["error"] = last_line(job.error) if entry["status"] in _status.UNSUCCESSFUL else None
     # A job back in its queue with an error is waiting for its retry: that error is the
     # last attempt's, and SAQ will overwrite it, so it is kept now.

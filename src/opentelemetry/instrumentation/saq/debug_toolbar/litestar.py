@@ -62,6 +62,15 @@ async def trace_api(trace_id: str) -> Response[dict[str, t.Any]]:
     return Response(view)
 
 
+@get("/api/status/{trace_id:str}", include_in_schema=False)
+async def status_api(trace_id: str) -> Response[dict[str, t.Any]]:
+    status = pages.status_json(trace_id)
+    if status is None:
+        raise NotFoundException(f"no trace {trace_id} in this process")
+    # Polled: never from a cache.
+    return Response(status, headers={"Cache-Control": "no-store"})
+
+
 # The receiver enforces its own limits, and drains a body up to a cap before answering 413
 # (see receiver.py): Litestar's own limit (10 MB by default) would cut that short.
 @post("/v1/traces", include_in_schema=False, request_max_body_size=None)
@@ -83,7 +92,7 @@ def trace_router(config: DebugToolbarConfig) -> Router:
         if not toolbar_would_show(config, request):
             raise NotFoundException()
 
-    handlers = [trace_list, trace_detail, traces_api, trace_api, otlp_traces]
+    handlers = [trace_list, trace_detail, traces_api, trace_api, status_api, otlp_traces]
     return Router(
         path=PAGE_PREFIX,
         route_handlers=[*handlers, *_refusing_other_methods(handlers)],

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 import typing as t
 
-from opentelemetry.instrumentation.saq.debug_toolbar import refresher, trace_page, trace_view
-from opentelemetry.instrumentation.saq.debug_toolbar.panel import SAQPanel
+from opentelemetry.instrumentation.saq.debug_toolbar import live, refresher, trace_page, trace_view
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 
@@ -42,15 +40,22 @@ async def trace_json(trace_id_text: str) -> dict[str, t.Any] | None:
     if not spans:
         return None
     owner = refresher.for_trace(trace_id)
-    watch_seconds = owner.watch_seconds if owner is not None else SAQPanel.watch_seconds
     if owner is not None:
         # The same lookup the panel makes, on the same entries: they cannot disagree.
         await owner.refresh_trace(trace_id)
     view = trace_view.trace_rows(trace_id, spans, _known(trace_id))
-    # Reload while jobs are on their way, but not past the panel's watch window.
-    age = time.time() - float(view["started_at"])
-    view["reload"] = bool(view["unfinished"]) and age < watch_seconds
+    # Followed while jobs are on their way or spans still expected, within the watch
+    # window: the page polls the status endpoint with this version (see live).
+    state = live.watch(trace_id, spans)
+    view["live"], view["version"] = state.live, state.page
+    view["status_url"] = trace_view.status_path(trace_id)
     return view
+
+
+def status_json(trace_id_text: str) -> dict[str, t.Any] | None:
+    """What an open panel or trace page polls (see ``live``); None for an unknown trace."""
+    trace_id = parse_trace_id(trace_id_text)
+    return live.status_json(trace_id) if trace_id is not None else None
 
 
 def list_html() -> str:

@@ -6,18 +6,31 @@ them defensively: a missing field shows as a dash, never as an error.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 import typing as t
 
-from opentelemetry.instrumentation.saq.debug_toolbar.jobs import ICONS, UNKNOWN
-from opentelemetry.instrumentation.saq.debug_toolbar.templating import plural
+from opentelemetry.instrumentation.saq import _status
+from opentelemetry.instrumentation.saq.debug_toolbar.jobs import TERMINAL, UNKNOWN
+from opentelemetry.instrumentation.saq.debug_toolbar.templating import due, plural
+from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import status_path
 
 Stats = t.Mapping[str, t.Any]
 
 
 def panel_view(stats: Stats) -> dict[str, t.Any]:
     """Everything the panel template shows, in the order it shows it."""
-    jobs = [_job(job) for job in _dicts(stats.get("jobs"))]
+    now = time.time()
+    entries = _dicts(stats.get("jobs"))
+    jobs = [_job(job, now) for job in entries]
+    trace_id = str(stats.get("trace_id") or "")
+    hex_id = len(trace_id) == 32 and all(c in "0123456789abcdef" for c in trace_id)
     return {
+        # The dock polls the status endpoint while a job is unfinished (see static/dock.js).
+        "live": hex_id and any(job["status"] not in TERMINAL for job in jobs),
+        "version": jobs_version(entries),
+        "status_url": status_path(trace_id) if hex_id else "",
         "summary": str(stats.get("summary") or plural(len(jobs), "job")),
         "notes": [str(note) for note in _list(stats.get("notes"))],
         "queues": [str(line) for line in _list(stats.get("queues"))],
@@ -27,7 +40,23 @@ def panel_view(stats: Stats) -> dict[str, t.Any]:
     }
 
 
-def _job(job: Stats) -> dict[str, t.Any]:
+def jobs_version(entries: t.Iterable[Stats]) -> str:
+    """A short digest of what the panel shows of each job: equal digests, equal tables.
+
+    The status endpoint computes it from the entries it follows, the panel from the
+    stored stats: the dock reloads the table when the two differ.
+    """
+    shown = [[entry.get(field) for field in _SHOWN] for entry in entries]
+    text = json.dumps(shown, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_SHOWN = ("status", "attempts", "queue_ms", "run_ms", "error", "errors")
+# A job not started yet may be waiting for its scheduled time.
+_WAITING = (_status.QUEUED, _status.NEW, _status.DEFERRED)
+
+
+def _job(job: Stats, now: float) -> dict[str, t.Any]:
     status = str(job.get("status") or UNKNOWN)
     attempts = _int(job.get("attempts"))
     errors = [
@@ -39,7 +68,6 @@ def _job(job: Stats) -> dict[str, t.Any]:
         errors.append({"attempt": attempts, "error": str(final)})
     return {
         "status": status,
-        "icon": ICONS.get(status, ICONS[UNKNOWN]),
         "function": str(job.get("function") or "?"),
         "argument": str(job["argument"]) if job.get("argument") else None,
         "queue": str(job.get("queue") or "?"),
@@ -50,8 +78,17 @@ def _job(job: Stats) -> dict[str, t.Any]:
         "ran_ms": _number(job.get("run_ms")),
         "enqueued_at": str(job["enqueued_at"]) if job.get("enqueued_at") else None,
         "duplicate": bool(job.get("duplicate")),
+        "due": _due(job, status, now),
         "key": str(job.get("key") or ""),
     }
+
+
+def _due(job: Stats, status: str, now: float) -> str | None:
+    """'due in 28 s, at 14:03:12' for a job scheduled ahead that has not run yet."""
+    scheduled = _number(job.get("scheduled"))
+    if scheduled is None or status not in _WAITING or _int(job.get("attempts")) or scheduled <= now:
+        return None
+    return due(scheduled, now)
 
 
 def _local_path(value: t.Any) -> str | None:

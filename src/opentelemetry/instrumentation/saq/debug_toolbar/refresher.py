@@ -35,7 +35,7 @@ _refreshers: weakref.WeakSet[Refresher] = weakref.WeakSet()
 class Followed:
     """One request's jobs, and the stats dict the toolbar stored for it."""
 
-    __slots__ = ("deadline", "request_id", "stats", "trace_id", "tracked")
+    __slots__ = ("checked_at", "deadline", "request_id", "stats", "trace_id", "tracked")
 
     def __init__(
         self,
@@ -50,6 +50,14 @@ class Followed:
         self.stats = stats
         self.tracked = tracked
         self.deadline = deadline
+        self.checked_at = time.time()
+        """When the jobs were last read (epoch seconds): how fresh the panel is."""
+
+    @property
+    def watched(self) -> bool:
+        """Whether the watch window is still open (it ends ``watch_seconds`` after the
+        response, final or not)."""
+        return time.monotonic() <= self.deadline
 
     @property
     def final(self) -> bool:
@@ -115,6 +123,10 @@ class Refresher:
     def following(self) -> int:
         return len(self._followed)
 
+    def follows(self, followed: Followed) -> bool:
+        """Whether its jobs are still read each tick (unfinished, watched, not dropped)."""
+        return self._followed.get(followed.request_id) is followed and not followed.final
+
     def of_trace(self, trace_id: int) -> Followed | None:
         return self._by_trace.get(trace_id)
 
@@ -145,7 +157,9 @@ class Refresher:
         # One call for all: jobs.refresh reads each queue once, whatever the requests.
         notes = await jobs.refresh(tracked, trace_store(), self.lookup_timeout)
         copied = False
+        checked_at = time.time()
         for followed in requests:
+            followed.checked_at = checked_at
             queues = {item.entry["queue"] for item in followed.tracked}
             jobs.describe(
                 followed.stats, followed.tracked, [notes[q] for q in sorted(queues) if q in notes]

@@ -56,6 +56,14 @@ async def _trace_api(request: Request) -> Response:
     return JSONResponse(view)
 
 
+async def _status_api(request: Request) -> Response:
+    status = pages.status_json(request.path_params["trace_id"])
+    if status is None:
+        return JSONResponse({"detail": "not found"}, 404)
+    # Polled: never from a cache.
+    return JSONResponse(status, headers={"Cache-Control": "no-store"})
+
+
 async def _otlp_traces(request: Request) -> Response:
     answer = await receiver.receive(request.headers, request.stream())
     headers = error_pages.HEADERS if answer.status >= 400 else None
@@ -119,6 +127,7 @@ def trace_routes(config: DebugToolbarConfig) -> list[Route]:
         (receiver.RECEIVER_PATH, _otlp_traces, ["POST"]),
         (f"{PAGE_PREFIX}/api/traces", _traces_api, ["GET"]),
         (f"{PAGE_PREFIX}/api/traces/{{trace_id}}", _trace_api, ["GET"]),
+        (f"{PAGE_PREFIX}/api/status/{{trace_id}}", _status_api, ["GET"]),
         (f"{PAGE_PREFIX}/{{trace_id}}", _detail, ["GET"]),
     ]
     return [_Route(path, endpoint, m, config) for path, endpoint, m in routes]

@@ -6,6 +6,7 @@ exception messages come from user code and are shown as text, never as markup.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 import typing as t
@@ -28,6 +29,24 @@ def ms(value: float | None) -> str:
     if value < 1000:
         return f"{value:.0f} ms" if float(value).is_integer() else f"{value:.1f} ms"
     return f"{value / 1000:.2f} s"
+
+
+def duration(seconds: float) -> str:
+    """'28 s', '4 min 5 s', '2 h 0 min': a whole-second span, two units at most."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
+def due(at_epoch: float, now_epoch: float) -> str:
+    """'due in 28 s, at 14:03:12' (the server's local time), or 'due since 3 s, at …'."""
+    clock = dt.datetime.fromtimestamp(at_epoch).strftime("%H:%M:%S")
+    ahead = at_epoch - now_epoch
+    when = f"in {duration(ahead)}" if ahead >= 0 else f"since {duration(-ahead)}"
+    return f"due {when}, at {clock}"
 
 
 def breakable(value: t.Any) -> Markup:

@@ -1,9 +1,11 @@
 """Where each row of a trace is drawn: a time axis with its long idle gaps compressed.
 
 A request with a job scheduled 30 s ahead would otherwise squash everything else into
-slivers. Time when nothing but waiting happens (a scheduled delay, a retry delay, a job
-still queued) is drawn as a narrow labelled band; the busy stretches share the rest of
-the width in proportion to their length.
+slivers. Time when nothing happens but waiting for a due time (a scheduled delay, a retry
+delay) is drawn as a narrow labelled band; the busy stretches share the rest of the width
+in proportion to their length. Queue wait is never compressed: a job waiting for a worker
+is what the page is there to show. Only rows marked ``compressible`` (a job not due yet,
+an attempt whose times are not known here) may sit in a band.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def segments(rows: t.Sequence[Row], total_ms: float) -> list[Segment]:
     busy = _merged(
         (float(row["start_ms"]), float(row["start_ms"]) + float(row["duration_ms"]))
         for row in rows
-        if row["kind"] != "wait"
+        if not row.get("compressible")
     )
     busy_ms = sum(end - start for start, end in busy)
     stretches: list[tuple[float, float, bool]] = []
@@ -101,12 +103,22 @@ def ticks(segments: t.Sequence[Segment]) -> list[dict[str, t.Any]]:
                     continue
                 kept.pop()  # the end of the axis is always labelled
         kept.append((x, at_ms, align))
-    return [{"x": x, "label": ms(at_ms), "align": align} for x, at_ms, align in kept]
+    # Which labels the page keeps when two would overprint at its width (lowest first):
+    # the axis's ends, then the ends of busy stretches beside a band, then the rest.
+    return [
+        {
+            "x": x,
+            "label": ms(at_ms),
+            "align": align,
+            "rank": 0 if index in (0, len(kept) - 1) else 2 if align != "middle" else 3,
+        }
+        for index, (x, at_ms, align) in enumerate(kept)
+    ]
 
 
 def gaps(segments: t.Sequence[Segment]) -> list[dict[str, t.Any]]:
     return [
-        {"x": s.x0, "width": s.x1 - s.x0, "label": f"{ms(s.end_ms - s.start_ms)} idle"}
+        {"x": s.x0, "width": s.x1 - s.x0, "label": f"{ms(s.end_ms - s.start_ms)} idle", "rank": 1}
         for s in segments
         if s.gap
     ]

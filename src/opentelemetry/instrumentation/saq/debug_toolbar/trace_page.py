@@ -8,11 +8,12 @@ messages come from user code).
 from __future__ import annotations
 
 import datetime as dt
+import time
 import typing as t
 
 from opentelemetry.instrumentation.saq._status import QUEUED
 from opentelemetry.instrumentation.saq.debug_toolbar import trace_layout
-from opentelemetry.instrumentation.saq.debug_toolbar.templating import render
+from opentelemetry.instrumentation.saq.debug_toolbar.templating import due, render
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 
 LEGEND = (
@@ -32,7 +33,6 @@ def render_list(traces: list[dict[str, t.Any]], store: dict[str, int] | None = N
         "trace_list.html",
         title="SAQ traces",
         prefix=PAGE_PREFIX,
-        refresh=False,
         store=store or {},
         traces=[
             {**trace, "title": _request_title(trace), "clock": _clock(trace["started_at"])}
@@ -43,14 +43,13 @@ def render_list(traces: list[dict[str, t.Any]], store: dict[str, int] | None = N
 
 def render_trace(view: dict[str, t.Any]) -> str:
     """One trace: request → send → queue wait → attempts, on one time axis."""
-    # Refresh while jobs are still on their way (and the panel's watch window lasts), so
-    # the page is live without a script: `reload` is worked out in pages.trace_json.
+    # While jobs are on their way or spans still expected (`live`, from pages.trace_json),
+    # the page's script polls the status endpoint and redraws when the version changes.
     title = _request_title(view)
     return render(
         "trace.html",
         title=f"SAQ trace {title}",
         prefix=PAGE_PREFIX,
-        refresh=bool(view.get("reload")),
         legend=LEGEND,
         **trace_model(view),
     )
@@ -59,6 +58,7 @@ def render_trace(view: dict[str, t.Any]) -> str:
 def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
     """The trace page's view model: header facts, axis, and one drawable dict per row."""
     rows = view["rows"]
+    now = time.time()
     axis = trace_layout.segments(rows, float(view["duration_ms"]))
     colours = trace_layout.colour(rows)
     drawn = []
@@ -79,9 +79,13 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
                 "attempt": row.get("attempt"),
                 "pending": bool(row.get("pending")),
                 "function": row.get("function") if row["kind"] != "span" else None,
-                "hint": hint,
+                "hint": hint or row.get("hint"),
                 "clock_shift_ms": row.get("clock_shift_ms"),
-                "title": _bar_title(row, hint),
+                "argument": row.get("argument"),
+                "due": due(float(row["due_at"]), now) if row.get("due_at") else None,
+                "due_at": row.get("due_at"),
+                "awaiting_spans": bool(row.get("awaiting_spans")),
+                "title": _bar_title(row, hint or row.get("hint")),
             }
         )
     return {
@@ -91,6 +95,11 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
             "retries": view.get("retries", 0),
             "services": view.get("services") or [],
             "clock_skew": view.get("clock_skew") or [],
+            "live": bool(view.get("live")),
+            "version": str(view.get("version") or ""),
+            "status_url": str(view.get("status_url") or ""),
+            "awaiting_spans": int(view.get("awaiting_spans") or 0),
+            "now": now,
         },
         "rows": drawn,
         "ticks": trace_layout.ticks(axis),

@@ -31,7 +31,7 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_STATUS,
 )
 from opentelemetry.instrumentation.saq._outcome import error_summary
-from opentelemetry.instrumentation.saq.debug_toolbar import clock_skew
+from opentelemetry.instrumentation.saq.debug_toolbar import as_in_panel, clock_skew, expected
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -57,6 +57,11 @@ FINAL = _status.FINAL
 
 def page_path(trace_id: int | str) -> str:
     return f"{PAGE_PREFIX}/{_hex(trace_id)}"
+
+
+def status_path(trace_id: int | str) -> str:
+    """The small endpoint an open panel or trace page polls (see ``live``)."""
+    return f"{PAGE_PREFIX}/api/status/{_hex(trace_id)}"
 
 
 def _hex(trace_id: int | str) -> str:
@@ -123,6 +128,7 @@ def trace_rows(
         children.setdefault(parent if parent in by_id else None, []).append(span)
     for siblings in children.values():
         siblings.sort(key=lambda span: span.start_time or 0)
+        as_in_panel.order(siblings, known)
 
     # SAQ stamps jobs in milliseconds: a wait computed from them can seem to begin up to
     # 1 ms before its enqueue span. It cannot, so it is clamped to the send.
@@ -148,6 +154,12 @@ def trace_rows(
     attempted = {
         (span.attributes or {}).get(SAQ_JOB_KEY) for span in spans if span.kind is SpanKind.CONSUMER
     }
+    awaited = expected.missing(spans, known)
+    attempt_end: dict[t.Any, int] = {}
+    for span in spans:
+        if span.kind is SpanKind.CONSUMER:
+            key = (span.attributes or {}).get(SAQ_JOB_KEY)
+            attempt_end[key] = max(attempt_end.get(key, 0), span.end_time or now_ns)
 
     def visit(span: ReadableSpan, depth: int) -> None:
         waited_from = wait_start(span)
@@ -164,6 +176,19 @@ def trace_rows(
             rows.append(_pending_row(span, origin, depth, now_ns, entry))
         for child in children.get(span.context.span_id if span.context else None, []):
             visit(child, depth + 1)
+        key = attributes.get(SAQ_JOB_KEY)
+        if span.kind is SpanKind.PRODUCER and key in attempted and key in awaited:
+            after = _ms(attempt_end[key] - origin)
+            rows.extend(
+                expected.rows(
+                    known[str(key)],
+                    awaited[str(key)],
+                    after,
+                    depth + 1,
+                    _ms(now_ns - origin),
+                    origin / 1e6,
+                )
+            )
 
     for top in children.get(None, []):
         visit(top, 0)
@@ -174,10 +199,13 @@ def trace_rows(
         shift = shifts.get(int(row["id"], 16)) if row["id"] else None
         if shift:
             row["clock_shift_ms"] = _ms(shift)
+    end = max([end] + [origin + int((r["start_ms"] + r["duration_ms"]) * 1e6) for r in rows])
+    as_in_panel.name_arguments(rows, known)
     summary_line = summary(trace_id, spans, known)
     return {
         **summary_line,
         "duration_ms": _ms(end - origin),
+        "awaiting_spans": sum(len(attempts) for attempts in awaited.values()),
         "rows": rows,
         "clock_skew": [skew.as_dict() for skew in skews],
     }
@@ -234,10 +262,12 @@ def _pending_row(
     start = send.end_time or send.start_time or origin
     scheduled = attributes.get(SAQ_JOB_SCHEDULED)
     name = "waiting in queue · no attempt seen by this process"
-    if isinstance(scheduled, int) and scheduled * 1_000_000_000 > now_ns:
-        name = "scheduled for later · no attempt seen by this process"
+    due = isinstance(scheduled, int) and scheduled * 1_000_000_000 > now_ns
+    if due:
+        name = "scheduled for later"  # not due yet: no worker could have run it
     status = str(entry["status"]) if entry is not None else None
-    if status is not None and (status != _status.QUEUED or (entry and entry.get("attempts"))):
+    ran = status is not None and (status != _status.QUEUED or bool(entry and entry.get("attempts")))
+    if ran:
         name = f"{status} · read from the queue, no spans from its worker yet"
     final = status in FINAL
     duration = max(0, now_ns - start)
@@ -254,6 +284,9 @@ def _pending_row(
         shown,
     )
     row["pending"] = not final
+    if due and not ran:
+        # Waiting for its time is not queue wait: the axis may compress it.
+        row["due_at"], row["compressible"] = scheduled, True
     if status in _status.UNSUCCESSFUL:
         row["status"], row["error"] = "error", entry.get("error") if entry else None
     return row

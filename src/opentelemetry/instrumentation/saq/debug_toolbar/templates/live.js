@@ -1,0 +1,135 @@
+/* The trace page, live and readable (inlined by trace.html; no markup is built here).
+   - Follows: while the server says the trace is live, asks its status endpoint once a
+     second and redraws the header and the waterfall when the version differs; stops
+     when the status says it is final or the watch window is over (polling, not a push
+     channel, as the panel's spec asks).
+   - Says how fresh it is ("updated 2 s ago") and counts down due times.
+   - Keeps axis labels from overprinting: of two that would touch at this width, the
+     lower-ranked one (see trace_layout.ticks) is hidden.
+   - A row label cut with "…" shows its whole text on click. */
+(function () {
+  "use strict";
+  var body = document.body;
+  var statusUrl = body.dataset.saqStatus;
+  var loadedAt = Date.now();
+  var serverNow = parseFloat(body.dataset.saqNow || "0");
+  var checkedAt = Date.now();
+  var live = body.dataset.saqLive === "1";
+  var unreachable = false;
+
+  function duration(seconds) {
+    var whole = Math.max(0, Math.round(seconds));
+    if (whole < 60) return whole + " s";
+    if (whole < 3600) return Math.floor(whole / 60) + " min " + (whole % 60) + " s";
+    return Math.floor(whole / 3600) + " h " + Math.floor((whole % 3600) / 60) + " min";
+  }
+
+  function showFreshness() {
+    var fresh = document.querySelector("[data-saq-fresh]");
+    if (fresh && live) {
+      fresh.classList.add("live");
+      fresh.textContent = unreachable
+        ? "live · the app did not answer, asking again"
+        : "live · updated " + duration((Date.now() - checkedAt) / 1000) + " ago";
+    }
+    var now = serverNow + (Date.now() - loadedAt) / 1000;
+    document.querySelectorAll(".due[data-due]").forEach(function (due) {
+      var ahead = parseFloat(due.dataset.due) - now;
+      var clock = due.textContent.replace(/^.*, at /, "");
+      due.textContent = "due " + (ahead >= 0 ? "in " + duration(ahead) : "since " +
+        duration(-ahead)) + ", at " + clock;
+    });
+  }
+
+  function overlaps(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  }
+
+  function declutter() {
+    var labels = Array.prototype.slice.call(document.querySelectorAll(".axis-label"));
+    labels.forEach(function (label) { label.style.visibility = ""; });
+    labels.sort(function (a, b) { return (+a.dataset.rank) - (+b.dataset.rank); });
+    var kept = [];
+    labels.forEach(function (label) {
+      var box = label.getBoundingClientRect();
+      if (kept.some(function (other) { return overlaps(box, other); })) {
+        label.style.visibility = "hidden";
+      } else {
+        kept.push(box);
+      }
+    });
+  }
+
+  function swap(page) {
+    var fresh = new DOMParser().parseFromString(page, "text/html");
+    var opened = {};
+    document.querySelectorAll("li.row[data-id] .label.open").forEach(function (label) {
+      opened[label.parentElement.dataset.id] = true;
+    });
+    ["header", "main"].forEach(function (part) {
+      var now = document.querySelector(part), next = fresh.querySelector(part);
+      if (now && next) now.replaceChildren.apply(now, Array.prototype.slice.call(next.childNodes));
+    });
+    Object.keys(fresh.body.dataset).forEach(function (key) {
+      body.dataset[key] = fresh.body.dataset[key];
+    });
+    document.querySelectorAll("li.row[data-id]").forEach(function (row) {
+      if (opened[row.dataset.id]) row.querySelector(".label").classList.add("open");
+    });
+    serverNow = parseFloat(body.dataset.saqNow || "0");
+    loadedAt = Date.now();
+    declutter();
+  }
+
+  function poll() {
+    fetch(statusUrl, { cache: "no-store", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (response.status === 404) return { gone: true };
+        if (!response.ok) throw new Error("status " + response.status);
+        return response.json();
+      })
+      .then(function (status) {
+        unreachable = false;
+        if (status.gone) { // the trace left this process's store (or the page's gate)
+          live = false;
+          var fresh = document.querySelector("[data-saq-fresh]");
+          if (fresh) {
+            fresh.classList.remove("live");
+            fresh.textContent = "no longer held by this process";
+          }
+          return 0;
+        }
+        checkedAt = Date.now() - 1000 * (status.checked_ago_s || 0);
+        var changed = status.version.page !== body.dataset.saqVersion;
+        var next = changed
+          ? fetch(location.href, { cache: "no-store" }).then(function (r) { return r.text(); })
+            .then(swap)
+          : Promise.resolve();
+        return next.then(function () {
+          live = status.live;
+          var fresh = document.querySelector("[data-saq-fresh]");
+          // A page drawn as final says why itself; one drawn live has outlived its window.
+          if (!live && fresh && body.dataset.saqLive === "1") {
+            fresh.classList.remove("live");
+            fresh.textContent = "no longer followed (the watch window is over): reload to look again";
+          }
+          return (status.poll_seconds || 1) * 1000;
+        });
+      })
+      .catch(function () { unreachable = true; return 2000; })
+      .then(function (wait) {
+        showFreshness();
+        if (live) setTimeout(poll, wait);
+      });
+  }
+
+  document.addEventListener("click", function (event) {
+    var label = event.target.closest && event.target.closest(".row .label");
+    if (label) label.classList.toggle("open");
+  });
+  window.addEventListener("resize", declutter);
+  window.addEventListener("load", declutter);
+  declutter();
+  setInterval(showFreshness, 1000);
+  if (live && statusUrl) setTimeout(poll, 1000);
+})();

@@ -1,0 +1,124 @@
+"""The panel and the trace page follow their jobs by themselves, in a real headless Chromium."""
+
+from __future__ import annotations
+
+import typing as t
+import uuid
+
+import httpx
+import pytest
+from saq.queue.redis import RedisQueue
+
+from tests.browser import browser_page, serving
+from tests.debug_toolbar.apps import litestar_app
+from tests.debug_toolbar.test_trace_pages import kinds, wait_for_trace
+from tests.debug_toolbar.toolbar_api import panel, request_id
+
+pytestmark = [pytest.mark.usefixtures("instrument"), pytest.mark.slow]
+
+# Every visible axis label's box; the ones hidden to make room do not count.
+_LABEL_BOXES = """() => [...document.querySelectorAll('.ticks > span')]
+  .filter(e => getComputedStyle(e).visibility !== 'hidden' && e.textContent.trim())
+  .map(e => { const r = e.getBoundingClientRect();
+              return {text: e.textContent, left: r.left, right: r.right,
+                      top: r.top, bottom: r.bottom}; })"""
+
+
+def open_docked_panel(page: t.Any, base: str, path: str) -> None:
+    page.goto(f"{base}/")
+    page.evaluate(
+        "() => { localStorage.setItem('debug-toolbar-position', 'bottom');"
+        "localStorage.setItem('debug-toolbar-collapsed', 'false'); }"
+    )
+    page.goto(base + path)
+    page.add_style_tag(content="#debug-toolbar * { transition: none !important }")
+    page.click('button.toolbar-panel-btn[data-panel-id="SAQPanel"]')
+
+
+def test_the_open_panel_turns_a_job_complete_without_a_reopen(redis_url: str) -> None:
+    queue = RedisQueue.from_url(redis_url, name=f"live-{uuid.uuid4().hex[:8]}")
+    with serving(litestar_app(queue)) as base, browser_page() as page:
+        open_docked_panel(page, base, "/slow-page?seconds=2")
+        job = ".toolbar-details [data-saq-panel] tr.saq-job"
+        page.wait_for_selector(job)
+        at_first = page.get_attribute(job, "data-status")
+        following = page.evaluate(
+            "() => document.querySelector('.toolbar-details [data-saq-fresh]')?.textContent"
+        )
+        # Nothing is clicked again: the open panel has to update itself.
+        page.wait_for_selector(f'{job}[data-status="complete"]', timeout=30_000)
+        page.wait_for_function(
+            "() => document.querySelector('.toolbar-details [data-saq-fresh]')"
+            "?.textContent === 'final'"
+        )
+        summary = page.inner_text(".toolbar-details .saq-summary")
+
+    assert at_first in ("queued", "active")
+    assert str(following).startswith("following")
+    assert summary == "1 job · 1 complete"
+
+
+def axis_overlaps(page: t.Any) -> list[tuple[str, str]]:
+    boxes = page.evaluate(_LABEL_BOXES)
+    return [
+        (a["text"], b["text"])
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if a["left"] < b["right"]
+        and b["left"] < a["right"]
+        and a["top"] < b["bottom"]
+        and b["top"] < a["bottom"]
+    ]
+
+
+@pytest.mark.parametrize("width", [800, 1440])
+def test_no_two_axis_labels_overlap(redis_url: str, width: int) -> None:
+    queue = RedisQueue.from_url(redis_url, name=f"axis-{uuid.uuid4().hex[:8]}")
+    with serving(litestar_app(queue)) as base, httpx.Client(base_url=base) as client:
+        # A retry after a delay (a band between the attempts) and a job due in an hour
+        # (a band up to now): short busy stretches between bands, where labels crowd.
+        client.get("/retry", params={"delay": 0.6})
+        client.get("/signup")
+        traces = {
+            path: panel(client, request_id(client, path))["trace_id"]
+            for path in ("/retry", "/signup")
+        }
+        wait_for_trace(client, traces["/retry"], lambda v: len(kinds(v, "flaky_once")) == 5)
+        wait_for_trace(client, traces["/signup"], lambda v: len(kinds(v, "flaky_report")) == 5)
+
+        found = {}
+        with browser_page() as page:
+            page.set_viewport_size({"width": width, "height": 900})
+            for path, trace_id in traces.items():
+                page.goto(f"{base}/_debug_toolbar/saq/{trace_id}")
+                shown = page.evaluate(_LABEL_BOXES)
+                found[path] = (axis_overlaps(page), [box["text"] for box in shown])
+
+    for path, (overlaps, shown) in found.items():
+        assert overlaps == [], (path, width)
+        assert "0 ms" in shown and any(text.endswith(" idle") for text in shown), path
+
+
+_CUT_LABELS = """() => [...document.querySelectorAll('li.row .label')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.trim())"""
+
+
+def test_a_cut_row_label_shows_its_whole_text_on_click(redis_url: str) -> None:
+    queue = RedisQueue.from_url(redis_url, name=f"label-{uuid.uuid4().hex[:8]}")
+    with serving(litestar_app(queue)) as base, httpx.Client(base_url=base) as client:
+        client.get("/signup")
+        trace_id = panel(client, request_id(client, "/signup"))["trace_id"]
+        wait_for_trace(client, trace_id, lambda v: len(kinds(v, "flaky_report")) == 5)
+        with browser_page() as page:
+            page.set_viewport_size({"width": 800, "height": 900})
+            page.goto(f"{base}/_debug_toolbar/saq/{trace_id}")
+            cut = page.evaluate(_CUT_LABELS)
+            label = page.locator("li.row .label", has_text=cut[0]).first
+            height = label.bounding_box()["height"]
+            label.click()
+            opened_height = label.bounding_box()["height"]
+            still_cut = page.evaluate(_CUT_LABELS)
+
+    assert cut  # at 800 px long labels (an attempt with its service) are cut with "…"
+    assert cut[0] not in still_cut
+    assert opened_height > height  # its whole text, wrapped
