@@ -66,7 +66,7 @@ async def trace_api(trace_id: str) -> Response[dict[str, t.Any]]:
 async def status_api(trace_id: str) -> Response[dict[str, t.Any]]:
     status = pages.status_json(trace_id)
     if status is None:
-        raise NotFoundException(f"no trace {trace_id} in this process")
+        raise NotFoundException(f"No trace {trace_id} in this process.")
     # Polled: never from a cache.
     return Response(status, headers={"Cache-Control": "no-store"})
 

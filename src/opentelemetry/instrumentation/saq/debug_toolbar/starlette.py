@@ -57,9 +57,10 @@ async def _trace_api(request: Request) -> Response:
 
 
 async def _status_api(request: Request) -> Response:
-    status = pages.status_json(request.path_params["trace_id"])
+    trace_id = request.path_params["trace_id"]
+    status = pages.status_json(trace_id)
     if status is None:
-        return JSONResponse({"detail": "not found"}, 404)
+        raise HTTPException(404, f"No trace {trace_id} in this process.")
     # Polled: never from a cache.
     return JSONResponse(status, headers={"Cache-Control": "no-store"})
 
