@@ -26,6 +26,8 @@ from opentelemetry.instrumentation.saq._attributes import (
 from opentelemetry.instrumentation.saq._outcome import error_summary, last_line
 from opentelemetry.instrumentation.saq._timing import queue_wait_ms
 from opentelemetry.instrumentation.saq.arguments import REDACTED
+from opentelemetry.instrumentation.saq.debug_toolbar import span_details
+from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import log_store
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -106,6 +108,7 @@ async def refresh(
         spans = _process_spans(store, item) if store is not None else []
         if spans:
             _from_spans(item.entry, spans)
+            span_details.summarise_logs(item.entry, spans, t.cast("TraceStore", store), log_store())
         if not spans or item.entry["status"] not in TERMINAL:
             queue = item.enqueued.queue
             pending.setdefault(id(queue), (queue, []))[1].append(item)
@@ -121,7 +124,7 @@ async def refresh(
 
 # The order the toolbar's generic table shows the stats in, when it shows them: what
 # happened, one line per job, the way to the trace page, then the details.
-_READING_ORDER = ("summary", "notes", "tasks", "trace_page", "queues", "trace_id", "jobs")
+_READING_ORDER = ("summary", "notes", "issues", "tasks", "trace_page", "queues", "trace_id", "jobs")
 
 
 def describe(stats: dict[str, t.Any], tracked: list[TrackedJob], notes: list[str]) -> None:
@@ -140,6 +143,8 @@ def describe(stats: dict[str, t.Any], tracked: list[TrackedJob], notes: list[str
     stats.clear()
     stats.update(ordered)
     stats.update(rest)
+    if "jobs" in stats:  # the details last, after the request's enqueue figures
+        stats["jobs"] = stats.pop("jobs")
 
 
 def summary(entries: t.Iterable[Entry]) -> str:

@@ -21,7 +21,7 @@ from litestar import MediaType, Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException
 from litestar.plugins import InitPluginProtocol
 
-from opentelemetry.instrumentation.saq.debug_toolbar import pages, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar import otlp_logs, pages, receiver
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 
@@ -66,8 +66,14 @@ async def otlp_traces(request: Request[t.Any, t.Any, t.Any]) -> Response[bytes]:
     return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
 
 
+@post("/v1/logs", include_in_schema=False)
+async def otlp_logs_export(request: Request[t.Any, t.Any, t.Any]) -> Response[bytes]:
+    answer = await otlp_logs.receive(request.headers, request.stream())
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
+
+
 def trace_router(config: DebugToolbarConfig) -> Router:
-    """The pages, their JSON API and the OTLP receiver, behind one guard."""
+    """The pages, their JSON API and the OTLP receivers, behind one guard."""
 
     def only_where_the_toolbar_shows(
         connection: ASGIConnection[t.Any, t.Any, t.Any, t.Any], _: BaseRouteHandler
@@ -78,7 +84,14 @@ def trace_router(config: DebugToolbarConfig) -> Router:
 
     return Router(
         path=PAGE_PREFIX,
-        route_handlers=[trace_list, trace_detail, traces_api, trace_api, otlp_traces],
+        route_handlers=[
+            trace_list,
+            trace_detail,
+            traces_api,
+            trace_api,
+            otlp_traces,
+            otlp_logs_export,
+        ],
         guards=[only_where_the_toolbar_shows],
         include_in_schema=False,
     )

@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 import typing as t
 
-from opentelemetry.instrumentation.saq.debug_toolbar import refresher, trace_page, trace_view
+from opentelemetry.instrumentation.saq.debug_toolbar import (
+    refresher,
+    span_details,
+    trace_page,
+    trace_view,
+)
+from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import log_store
 from opentelemetry.instrumentation.saq.debug_toolbar.panel import SAQPanel
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
@@ -46,6 +52,7 @@ async def trace_json(trace_id_text: str) -> dict[str, t.Any] | None:
         # The same lookup the panel makes, on the same entries: they cannot disagree.
         await owner.refresh_trace(trace_id)
     view = trace_view.trace_rows(trace_id, spans, _known(trace_id))
+    span_details.add_details(view["rows"], spans, log_store().lines(trace_id))
     # Reload while jobs are on their way, but not past the panel's watch window.
     age = time.time() - float(view["started_at"])
     view["reload"] = bool(view["unfinished"]) and age < watch_seconds

@@ -16,7 +16,7 @@ import typing as t
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from opentelemetry.instrumentation.saq.debug_toolbar import pages, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar import otlp_logs, pages, receiver
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 
@@ -51,6 +51,11 @@ async def _otlp_traces(request: Request) -> Response:
     return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
 
 
+async def _otlp_logs(request: Request) -> Response:
+    answer = await otlp_logs.receive(request.headers, request.stream())
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
+
+
 def _guarded(config: DebugToolbarConfig, endpoint: Endpoint) -> Endpoint:
     """The endpoint, answering 404 where the toolbar would not show itself."""
 
@@ -67,6 +72,7 @@ def trace_routes(config: DebugToolbarConfig) -> list[Route]:
     routes: list[tuple[str, Endpoint, list[str]]] = [
         (f"{PAGE_PREFIX}/", _list, ["GET"]),
         (receiver.RECEIVER_PATH, _otlp_traces, ["POST"]),
+        (receiver.LOGS_RECEIVER_PATH, _otlp_logs, ["POST"]),
         (f"{PAGE_PREFIX}/api/traces", _traces_api, ["GET"]),
         (f"{PAGE_PREFIX}/api/traces/{{trace_id}}", _trace_api, ["GET"]),
         (f"{PAGE_PREFIX}/{{trace_id}}", _detail, ["GET"]),
