@@ -16,43 +16,31 @@ from litestar.testing import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from saq.queue.redis import RedisQueue
 
-from opentelemetry.instrumentation.saq import SAQInstrumentor
 from opentelemetry.instrumentation.saq.debug_toolbar import job_logs
 from opentelemetry.instrumentation.saq.debug_toolbar.litestar import SAQTracePlugin
 from tests.browser import browser_page, serving
 from tests.debug_toolbar.apps import PANEL, in_app_worker
+from tests.debug_toolbar.story_jobs import HOSTILE, import_contacts, job_logger
 from tests.debug_toolbar.test_trace_pages import wait_for_trace
 from tests.debug_toolbar.toolbar_api import request_id, wait_for_panel
 
 pytestmark = pytest.mark.usefixtures("instrument")
 
-job_logger = logging.getLogger("tests.jobs.contacts")
-HOSTILE = "<script>alert('contacts')</script> upstream gone"
 
-
-async def import_contacts(ctx: dict[str, t.Any], *, source: str) -> str:
-    attempt = ctx["job"].attempts
-    job_logger.info("importing from %s, attempt %d", source, attempt)
-    # A span of the job's own, from the provider the test instrumented SAQ with.
-    tracer = SAQInstrumentor().tracer_provider.get_tracer("tests.jobs")
-    with tracer.start_as_current_span("parse rows"):
-        job_logger.warning("row 3 has no <b>email</b>")
-    if attempt == 1:
-        try:
-            {}["contacts"]
-        except KeyError:
-            job_logger.exception("lookup failed")
-        raise ConnectionError(HOSTILE)
-    return "ok"
-
-
-def contacts_app(queue: RedisQueue) -> Litestar:
+def contacts_app(queue: RedisQueue, *, worker: bool = True) -> Litestar:
     @get("/import")
     async def start_import() -> dict[str, bool]:
         await queue.enqueue("import_contacts", source="crm", retries=2)
         return {"ok": True}
 
-    startup, shutdown = in_app_worker(queue, [import_contacts])
+    if worker:
+        startup, shutdown = in_app_worker(queue, [import_contacts])
+    else:  # a worker in another process runs the job
+
+        async def startup() -> None:
+            await queue.connect()
+
+        shutdown = queue.disconnect
     config = LitestarDebugToolbarConfig(extra_panels=[PANEL])
     return Litestar(
         [start_import],
@@ -82,20 +70,8 @@ def attempt_rows(view: dict[str, t.Any]) -> dict[int, dict[str, t.Any]]:
     return {row["attempt"]: row for row in view["rows"] if row["kind"] == "process"}
 
 
-@pytest.mark.usefixtures("info_logs")
-def test_a_jobs_log_lines_and_traceback_are_under_the_attempt_that_wrote_them(
-    redis_url: str,
-) -> None:
-    with TestClient(contacts_app(new_queue(redis_url))) as client:
-        client.get("/import")
-        stats = wait_for_panel(client, request_id(client, "/import"), finished)
-        view = wait_for_trace(client, stats["trace_id"], lambda v: len(attempt_rows(v)) == 2)
-
-    (job,) = stats["jobs"]
-    assert job["logs"] == [
-        {"attempt": 1, "count": 3, "worst_level": "ERROR"},
-        {"attempt": 2, "count": 2, "worst_level": "WARNING"},
-    ]
+def assert_attempts_story(view: dict[str, t.Any]) -> None:
+    """Each attempt's lines, its inner span's line and the failed attempt's traceback."""
     first, second = attempt_rows(view)[1], attempt_rows(view)[2]
     assert [(line["level"], line["message"]) for line in first["logs"]] == [
         ("INFO", "importing from crm, attempt 1"),
@@ -118,9 +94,28 @@ def test_a_jobs_log_lines_and_traceback_are_under_the_attempt_that_wrote_them(
     assert "raise ConnectionError(HOSTILE)" in event["stacktrace"]
     assert "in import_contacts" in event["stacktrace"]
     assert second["events"] == []
-    # The inner span's own row lists its own line only.
-    (inner,) = [row for row in view["rows"] if row["name"] == "parse rows" and row["logs"]][:1]
-    assert [line["message"] for line in inner["logs"]] == ["row 3 has no <b>email</b>"]
+    # The inner span's own row (one per attempt) lists its own line only.
+    inner = [row for row in view["rows"] if row["name"] == "parse rows"]
+    assert [[line["message"] for line in row["logs"]] for row in inner] == [
+        ["row 3 has no <b>email</b>"]
+    ] * 2
+
+
+@pytest.mark.usefixtures("info_logs")
+def test_a_jobs_log_lines_and_traceback_are_under_the_attempt_that_wrote_them(
+    redis_url: str,
+) -> None:
+    with TestClient(contacts_app(new_queue(redis_url))) as client:
+        client.get("/import")
+        stats = wait_for_panel(client, request_id(client, "/import"), finished)
+        view = wait_for_trace(client, stats["trace_id"], lambda v: len(attempt_rows(v)) == 2)
+
+    (job,) = stats["jobs"]
+    assert job["logs"] == [
+        {"attempt": 1, "count": 3, "worst_level": "ERROR"},
+        {"attempt": 2, "count": 2, "worst_level": "WARNING"},
+    ]
+    assert_attempts_story(view)
 
 
 @pytest.mark.slow

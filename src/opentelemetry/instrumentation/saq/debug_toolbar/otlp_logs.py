@@ -35,8 +35,16 @@ if t.TYPE_CHECKING:
 
     from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
-# OTLP severity numbers (1-24) in steps of four, named as Python's logging names them.
-_SEVERITIES = ((21, "CRITICAL", 50), (17, "ERROR", 40), (13, "WARNING", 30), (9, "INFO", 20))
+# OTLP severity numbers (1-24) in steps of four, named as Python's logging names them, so
+# that a line reads the same from any process (the SDK sends "WARN" for WARNING).
+_SEVERITIES = (
+    (21, "CRITICAL", 50),
+    (17, "ERROR", 40),
+    (13, "WARNING", 30),
+    (9, "INFO", 20),
+    (5, "DEBUG", 10),
+    (1, "TRACE", 5),
+)
 
 
 async def receive(headers: t.Mapping[str, str], body: AsyncIterator[bytes]) -> receiver.Answer:
@@ -122,8 +130,8 @@ def _line(record: LogRecord, scope: str) -> job_logs.LogLine | None:
 def _severity(number: int, text: str) -> tuple[str, int]:
     for lowest, name, python_level in _SEVERITIES:
         if number >= lowest:
-            return (text or name)[:20], python_level
-    return (text or "DEBUG")[:20], 10 if number else 0
+            return name, python_level
+    return (text or "UNSPECIFIED")[:20], 0
 
 
 # The exception the SDK's LoggingHandler records, as semantic-convention attributes.
