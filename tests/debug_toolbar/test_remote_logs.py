@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shlex
 import subprocess
 import sys
 import typing as t
@@ -32,33 +34,39 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def readme_recipe(base: str) -> dict[str, str]:
-    """The environment the README's "Logs from workers elsewhere" section gives."""
-    return {
-        "OTEL_SERVICE_NAME": "contacts-worker",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{base}/_debug_toolbar/saq/v1/traces",
-        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": f"{base}/_debug_toolbar/saq/v1/logs",
-        "OTEL_LOGS_EXPORTER": "otlp",
-        "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
-        "OTEL_METRICS_EXPORTER": "none",
-    }
+def readme_recipe(base: str) -> tuple[dict[str, str], list[str]]:
+    """The environment and command of the README's logs recipe, read from the README
+    itself (its app at 127.0.0.1:8000 is this test's app at ``base``)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    (recipe,) = [block for block in blocks if "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" in block]
+    words = shlex.split(recipe.replace("\\\n", " "))
+    environment = dict(word.split("=", 1) for word in words if "=" in word)
+    command = [word for word in words if "=" not in word]
+    environment = {k: v.replace("http://127.0.0.1:8000", base) for k, v in environment.items()}
+    return environment, command
 
 
 @contextlib.contextmanager
 def recipe_worker(redis_url: str, queue: str, base: str) -> Iterator[None]:
+    recipe, command = readme_recipe(base)
+    assert command == ["opentelemetry-instrument", "saq", "myapp.worker.settings"]
     environment = {
         **os.environ,
-        **readme_recipe(base),
+        **recipe,
         "SAQ_TEST_REDIS_URL": redis_url,
         "SAQ_TEST_QUEUE": queue,
         # Export soon after each job, for a short test (the SDK's defaults are 5 s and 1 s).
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "OTEL_BLRP_SCHEDULE_DELAY": "100",
     }
-    command = [str(BIN / "opentelemetry-instrument"), str(BIN / "saq")]
+    # The README's command, with this venv's scripts and the tests' settings module.
     proc = subprocess.Popen(
-        [*command, "tests.debug_toolbar.logging_worker.settings"],
+        [
+            str(BIN / command[0]),
+            str(BIN / command[1]),
+            "tests.debug_toolbar.logging_worker.settings",
+        ],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,
@@ -104,6 +112,6 @@ def test_a_remote_jobs_logs_and_traceback_appear_under_the_right_attempt(redis_u
             logs = first.locator(".detail .log").all_inner_texts()
 
     assert_attempts_story(view)
-    assert {row["service"] for row in attempt_rows(view).values()} == {"contacts-worker"}
+    assert {row["service"] for row in attempt_rows(view).values()} == {"myapp-worker"}
     assert "ConnectionError: <script>alert('contacts')</script> upstream gone" in stacktrace
     assert len(logs) == 3 and "lookup failed" in logs[2] and "KeyError" in logs[2]
