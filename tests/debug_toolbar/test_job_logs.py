@@ -191,5 +191,14 @@ def test_the_log_store_is_bounded() -> None:
     assert store.lines(1) == []
     assert [line.message for line in store.lines(3)] == ["line 0", "line 1", "line 2"]
     assert store.dropped_lines == 6  # two lines over in each trace
-    long = job_logs.LogLine(3, 7, 0, "INFO", 20, "x", "")
-    assert long.as_dict()["span_id"] == "0000000000000007"
+    assert store.lines(3)[0].as_dict()["span_id"] == "0000000000000007"
+
+
+def test_the_log_store_is_bounded_by_its_text_too() -> None:
+    store = job_logs.LogStore(max_chars=10_000)
+    for trace_id in range(1, 11):
+        store.add(job_logs.LogLine(trace_id, 7, 0, "INFO", 20, "x", "y" * 2_000))
+    kept = [trace_id for trace_id in range(1, 11) if store.lines(trace_id)]
+    assert kept == [7, 8, 9, 10]  # the oldest went first
+    assert not store.add(job_logs.LogLine(11, 7, 0, "INFO", 20, "x", "y" * 20_000))
+    assert [trace_id for trace_id in range(1, 12) if store.lines(trace_id)] == [7, 8, 9, 10]

@@ -68,30 +68,44 @@ def clip(text: str, limit: int) -> str:
 
 class LogStore:
     """At most ``max_lines_per_trace`` lines for each of the ``max_traces`` most recent
-    traces (the oldest trace goes first); thread-safe, as records come from any thread."""
+    traces, and at most ``max_chars`` characters of text in all (the oldest trace goes
+    first); thread-safe, as records come from any thread."""
 
-    def __init__(self, max_traces: int = 1000, max_lines_per_trace: int = 500) -> None:
+    def __init__(
+        self, max_traces: int = 1000, max_lines_per_trace: int = 500, max_chars: int = 16_000_000
+    ) -> None:
         self.max_traces = max_traces
         self.max_lines_per_trace = max_lines_per_trace
+        self.max_chars = max_chars
         self._traces: OrderedDict[int, list[LogLine]] = OrderedDict()
+        self._chars: dict[int, int] = {}  # text kept per trace
+        self._total_chars = 0
         self._lock = threading.Lock()
         self.dropped_lines = 0
         """Lines not kept because their trace had all it may keep."""
 
     def add(self, line: LogLine) -> bool:
+        size = _size(line)
         with self._lock:
+            if size > self.max_chars:
+                self.dropped_lines += 1
+                return False
             lines = self._traces.get(line.trace_id)
             if lines is None:
                 lines = self._traces[line.trace_id] = []
-                if len(self._traces) > self.max_traces:
-                    self._traces.popitem(last=False)
+                self._chars[line.trace_id] = 0
             else:
                 self._traces.move_to_end(line.trace_id)
             if len(lines) >= self.max_lines_per_trace:
                 self.dropped_lines += 1
                 return False
             lines.append(line)
-            return True
+            self._chars[line.trace_id] += size
+            self._total_chars += size
+            while len(self._traces) > self.max_traces or self._total_chars > self.max_chars:
+                oldest, _ = self._traces.popitem(last=False)
+                self._total_chars -= self._chars.pop(oldest)
+            return line.trace_id in self._traces
 
     def add_received(self, lines: t.Iterable[LogLine], spans: TraceStore) -> int:
         """Keep lines another process exported, of traces ``spans`` already holds (as the
@@ -112,6 +126,12 @@ class LogStore:
     def clear(self) -> None:
         with self._lock:
             self._traces.clear()
+            self._chars.clear()
+            self._total_chars = 0
+
+
+def _size(line: LogLine) -> int:
+    return len(line.message) + len(line.exception or "") + len(line.logger) + 64
 
 
 _store = LogStore()
