@@ -106,7 +106,7 @@ def _repeated_group(queue: str, function: str, items: list[TrackedJob]) -> dict[
         "total_duration_ms": total_ms,
         "origins": origins,
         "suggestion": (
-            f"{function} enqueued {len(items)} times one by one ({total_ms:g} ms in all, one "
+            f"{function} enqueued {len(items)} times one by one ({total_ms:.1f} ms in all, one "
             f"round trip each): queue.map({function!r}, [...]) enqueues them all in one call, "
             "concurrently"
         ),

@@ -121,7 +121,7 @@ def _line(record: LogRecord, scope: str) -> job_logs.LogLine | None:
         level=level,
         level_number=number,
         # The SDK's LoggingHandler names the scope after the Python logger.
-        logger=scope,
+        logger=job_logs.clip(scope, 200),
         message=job_logs.clip(message or "", job_logs.MAX_MESSAGE_CHARS),
         exception=_exception(attributes),
     )
