@@ -27,7 +27,7 @@ from tests.debug_toolbar.test_job_logs import (
 )
 from tests.debug_toolbar.test_panel_elsewhere import _wait_for_first_sweep
 from tests.debug_toolbar.test_trace_pages import wait_for_trace
-from tests.debug_toolbar.toolbar_api import request_id, wait_for_panel
+from tests.debug_toolbar.toolbar_api import panel, request_id, wait_for_panel
 
 pytestmark = [pytest.mark.usefixtures("instrument"), pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +103,8 @@ def test_a_remote_jobs_logs_and_traceback_appear_under_the_right_attempt(redis_u
         rid = request_id(client, "/import")
         stats = wait_for_panel(client, rid, finished, timeout=30)
         view = wait_for_trace(client, stats["trace_id"], story_arrived)
+        # The panel counts them too, once they have arrived (after the queue said "complete").
+        stats = panel(client, rid)
         with browser_page() as page:
             page.goto(f"{base}/_debug_toolbar/saq/{stats['trace_id']}")
             first = page.locator('li.row[data-kind="process"][data-attempt="1"]')
@@ -112,6 +114,10 @@ def test_a_remote_jobs_logs_and_traceback_appear_under_the_right_attempt(redis_u
             logs = first.locator(".detail .log").all_inner_texts()
 
     assert_attempts_story(view)
+    assert stats["jobs"][0]["logs"] == [
+        {"attempt": 1, "count": 3, "worst_level": "ERROR"},
+        {"attempt": 2, "count": 2, "worst_level": "WARNING"},
+    ]
     assert {row["service"] for row in attempt_rows(view).values()} == {"myapp-worker"}
     assert "ConnectionError: <script>alert('contacts')</script> upstream gone" in stacktrace
     assert len(logs) == 3 and "lookup failed" in logs[2] and "KeyError" in logs[2]

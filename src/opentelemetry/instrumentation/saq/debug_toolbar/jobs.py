@@ -103,12 +103,14 @@ async def refresh(
     jobs; returns a note per queue that could not be read, by queue name."""
     pending: dict[int, tuple[Queue, list[TrackedJob]]] = {}
     for item in tracked:
-        if item.entry["status"] in TERMINAL:
-            continue
         spans = _process_spans(store, item) if store is not None else []
         if spans:
-            _from_spans(item.entry, spans)
+            # A remote worker's spans and lines may arrive after its queue said "complete".
             span_details.summarise_logs(item.entry, spans, t.cast("TraceStore", store), log_store())
+        if item.entry["status"] in TERMINAL:
+            continue
+        if spans:
+            _from_spans(item.entry, spans)
         if not spans or item.entry["status"] not in TERMINAL:
             queue = item.enqueued.queue
             pending.setdefault(id(queue), (queue, []))[1].append(item)
@@ -120,6 +122,15 @@ async def refresh(
     for item in tracked:
         item.entry["badge"] = badge(item.entry)
     return notes
+
+
+def note_logs(tracked: list[TrackedJob], store: TraceStore) -> None:
+    """Count each attempt's log lines anew, final jobs' too (no queue is read): the lines of
+    a worker elsewhere arrive after its queue said the job was done."""
+    for item in tracked:
+        spans = _process_spans(store, item)
+        if spans:
+            span_details.summarise_logs(item.entry, spans, store, log_store())
 
 
 # The order the toolbar's generic table shows the stats in, when it shows them: what
