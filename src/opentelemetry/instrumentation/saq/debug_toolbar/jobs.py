@@ -13,13 +13,12 @@ import logging
 import os
 import typing as t
 
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 
 from opentelemetry.instrumentation.saq import _status
 from opentelemetry.instrumentation.saq._attributes import (
     ERROR_TYPE,
     SAQ_JOB_ATTEMPT,
-    SAQ_JOB_KEY,
     SAQ_JOB_QUEUE_WAIT_MS,
     SAQ_JOB_STATUS,
 )
@@ -122,15 +121,6 @@ async def refresh(
     for item in tracked:
         item.entry["badge"] = badge(item.entry)
     return notes
-
-
-def note_logs(tracked: list[TrackedJob], store: TraceStore) -> None:
-    """Count each attempt's log lines anew, final jobs' too (no queue is read): the lines of
-    a worker elsewhere arrive after its queue said the job was done."""
-    for item in tracked:
-        spans = _process_spans(store, item)
-        if spans:
-            span_details.summarise_logs(item.entry, spans, store, log_store())
 
 
 # The order the toolbar's generic table shows the stats in, when it shows them: what
@@ -265,14 +255,7 @@ def _where(enqueued: EnqueuedJob) -> str:
 
 
 def _process_spans(store: TraceStore, item: TrackedJob) -> list[ReadableSpan]:
-    key = item.enqueued.job.key
-    spans = [
-        span
-        for span in store.get_trace(item.enqueued.trace_id)
-        if span.kind is SpanKind.CONSUMER and (span.attributes or {}).get(SAQ_JOB_KEY) == key
-    ]
-    spans.sort(key=lambda span: span.start_time or 0)
-    return spans
+    return span_details.attempts_of(store, item.enqueued.trace_id, item.enqueued.job.key)
 
 
 def _from_spans(entry: Entry, spans: list[ReadableSpan]) -> None:

@@ -6,7 +6,6 @@ import time
 import typing as t
 
 from opentelemetry.instrumentation.saq.debug_toolbar import (
-    jobs,
     refresher,
     span_details,
     trace_page,
@@ -54,7 +53,7 @@ async def trace_json(trace_id_text: str) -> dict[str, t.Any] | None:
         await owner.refresh_trace(trace_id)
     followed = owner.of_trace(trace_id) if owner is not None else None
     if followed is not None:  # the panel's per-attempt log counts, as the page shows them
-        jobs.note_logs(followed.tracked, trace_store())
+        span_details.note_logs(followed.tracked, trace_store())
     view = trace_view.trace_rows(trace_id, spans, _known(trace_id))
     span_details.add_details(view["rows"], spans, log_store().lines(trace_id))
     # Reload while jobs are on their way, but not past the panel's watch window.

@@ -17,13 +17,19 @@ from opentelemetry.instrumentation.saq._attributes import (
     MESSAGING_SYSTEM,
     MESSAGING_SYSTEM_SAQ,
     SAQ_JOB_ATTEMPT,
+    SAQ_JOB_KEY,
 )
-from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import LogLine, worst_level
+from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import (
+    LogLine,
+    log_store,
+    worst_level,
+)
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
     from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import LogStore
+    from opentelemetry.instrumentation.saq.debug_toolbar.jobs import TrackedJob
     from opentelemetry.instrumentation.saq.trace_store import TraceStore
 
 # A parent chain longer than this is a loop in hostile input, not a real trace.
@@ -37,6 +43,17 @@ def is_attempt(span: ReadableSpan) -> bool:
     return span.kind is SpanKind.CONSUMER and attributes.get(MESSAGING_SYSTEM) == (
         MESSAGING_SYSTEM_SAQ
     )
+
+
+def attempts_of(store: TraceStore, trace_id: int, key: str) -> list[ReadableSpan]:
+    """A job's ``process`` spans in a trace, first attempt first."""
+    spans = [
+        span
+        for span in store.get_trace(trace_id)
+        if span.kind is SpanKind.CONSUMER and (span.attributes or {}).get(SAQ_JOB_KEY) == key
+    ]
+    spans.sort(key=lambda span: span.start_time or 0)
+    return spans
 
 
 def lines_by_attempt(spans: list[ReadableSpan], lines: list[LogLine]) -> dict[int, list[LogLine]]:
@@ -79,6 +96,14 @@ def summarise_logs(
                 {"attempt": attempt, "count": len(found), "worst_level": worst_level(found)}
             )
     entry["logs"] = summary
+
+
+def note_logs(tracked: list[TrackedJob], store: TraceStore) -> None:
+    """Count each attempt's log lines anew, final jobs' too (no queue is read): the lines of
+    a worker elsewhere arrive after its queue said the job was done."""
+    for item in tracked:
+        attempts = attempts_of(store, item.enqueued.trace_id, item.enqueued.job.key)
+        summarise_logs(item.entry, attempts, store, log_store())
 
 
 def add_details(
