@@ -152,3 +152,13 @@ def test_the_note_and_the_server_timing_entry_reach_the_browser(redis_url: str) 
     assert "send_email enqueued 2 times with the same arguments" in issues[0]
     assert "send_email enqueued 6 times one by one" in issues[1]
     assert tags == 1
+
+
+def test_fastapi_responses_carry_the_enqueue_time_too(redis_url: str) -> None:
+    from starlette.testclient import TestClient as StarletteClient
+
+    from tests.debug_toolbar.apps import fastapi_app
+
+    with StarletteClient(fastapi_app(new_queue(redis_url))) as client:
+        timing = client.get("/signup").headers.get("server-timing", "")
+    assert "saq;dur=" in timing and 'desc="Background Tasks"' in timing
