@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.saq.debug_toolbar import job_logs
 from opentelemetry.instrumentation.saq.debug_toolbar.litestar import SAQTracePlugin
 from tests.browser import browser_page, serving
 from tests.debug_toolbar.apps import PANEL, in_app_worker
-from tests.debug_toolbar.story_jobs import HOSTILE, import_contacts, job_logger
+from tests.debug_toolbar.story_jobs import HOSTILE, import_contacts, job_logger, write_invoice
 from tests.debug_toolbar.test_trace_pages import wait_for_trace
 from tests.debug_toolbar.toolbar_api import request_id, wait_for_panel
 
@@ -33,8 +33,13 @@ def contacts_app(queue: RedisQueue, *, worker: bool = True) -> Litestar:
         await queue.enqueue("import_contacts", source="crm", retries=2)
         return {"ok": True}
 
+    @get("/invoice")
+    async def invoice() -> dict[str, bool]:
+        await queue.enqueue("write_invoice", order=1001)
+        return {"ok": True}
+
     if worker:
-        startup, shutdown = in_app_worker(queue, [import_contacts])
+        startup, shutdown = in_app_worker(queue, [import_contacts, write_invoice])
     else:  # a worker in another process runs the job
 
         async def startup() -> None:
@@ -43,7 +48,7 @@ def contacts_app(queue: RedisQueue, *, worker: bool = True) -> Litestar:
         shutdown = queue.disconnect
     config = LitestarDebugToolbarConfig(extra_panels=[PANEL])
     return Litestar(
-        [start_import],
+        [start_import, invoice],
         plugins=[DebugToolbarPlugin(config), SAQTracePlugin()],
         on_startup=[startup],
         on_shutdown=[shutdown],
@@ -116,6 +121,19 @@ def test_a_jobs_log_lines_and_traceback_are_under_the_attempt_that_wrote_them(
         {"attempt": 2, "count": 2, "worst_level": "WARNING"},
     ]
     assert_attempts_story(view)
+
+
+@pytest.mark.usefixtures("info_logs")
+def test_a_sync_jobs_lines_are_under_its_attempt_too(redis_url: str) -> None:
+    with TestClient(contacts_app(new_queue(redis_url))) as client:
+        client.get("/invoice")
+        stats = wait_for_panel(client, request_id(client, "/invoice"), finished)
+        view = wait_for_trace(client, stats["trace_id"], lambda v: len(attempt_rows(v)) == 1)
+
+    assert stats["jobs"][0]["logs"] == [{"attempt": 1, "count": 1, "worst_level": "WARNING"}]
+    assert [line["message"] for line in attempt_rows(view)[1]["logs"]] == [
+        "order 1001 has no billing address: invoice left blank"
+    ]
 
 
 @pytest.mark.slow
