@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import typing as t
 
@@ -10,6 +11,8 @@ from opentelemetry import trace
 
 Ctx = dict[str, t.Any]
 tracer = trace.get_tracer("examples.demo.jobs")
+# Lines written while a job runs show under its attempt on the trace page.
+logger = logging.getLogger("examples.demo.jobs")
 
 
 async def send_welcome_email(ctx: Ctx, *, to: str) -> str:
@@ -25,8 +28,10 @@ async def send_welcome_email(ctx: Ctx, *, to: str) -> str:
 async def sync_crm(ctx: Ctx, *, customer_id: int) -> str:
     """Fails on its first attempt (the CRM times out), succeeds on the retry."""
     job = ctx["job"]
+    logger.info("syncing customer %d with the CRM (attempt %d)", customer_id, job.attempts)
     await asyncio.sleep(0.03)
     if job.attempts < 2:
+        logger.warning("the CRM did not answer: the job will retry")
         raise ConnectionError("CRM API timed out after 30s")
     return f"customer {customer_id} synced"
 
@@ -34,7 +39,7 @@ async def sync_crm(ctx: Ctx, *, customer_id: int) -> str:
 def generate_invoice_pdf(ctx: Ctx, *, order_id: int) -> str:
     """Fails for good: a sync function (runs in SAQ's thread pool) with a bug."""
     with tracer.start_as_current_span("load order"):
-        pass
+        logger.info("order %d loaded", order_id)
     raise ValueError(f"order {order_id} has no billing address")
 
 

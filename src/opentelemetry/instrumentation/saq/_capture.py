@@ -25,10 +25,13 @@ __all__ = [
     "CallerLocation",
     "EnqueuedJob",
     "caller_location",
+    "end_map",
     "forget_caller",
+    "in_map",
     "listen",
     "listener",
     "remember_caller",
+    "start_map",
     "stop",
 ]
 
@@ -52,6 +55,10 @@ class EnqueuedJob:
     span_id: int
     duplicate: bool
     caller: CallerLocation | None
+    duration_ns: int = 0
+    """How long the enqueue took, SAQ's round trip included."""
+    in_map: bool = False
+    """Enqueued by ``Queue.map`` (or ``apply``), not by a call of its own."""
 
 
 class Listener(t.Protocol):
@@ -115,6 +122,22 @@ def remember_caller(location: CallerLocation | None) -> Token[CallerLocation | N
 
 def forget_caller(token: Token[CallerLocation | None]) -> None:
     _CALLER.reset(token)
+
+
+# Set by Queue.map for the enqueues it fans out: the panel tells them from one-by-one calls.
+_IN_MAP: ContextVar[bool] = ContextVar("saq_enqueue_in_map", default=False)
+
+
+def start_map() -> Token[bool]:
+    return _IN_MAP.set(True)
+
+
+def end_map(token: Token[bool]) -> None:
+    _IN_MAP.reset(token)
+
+
+def in_map() -> bool:
+    return _IN_MAP.get()
 
 
 def caller_location(frame: FrameType | None = None) -> CallerLocation | None:

@@ -178,15 +178,20 @@ class Producer:
             # user's frame: remember where the user called it before the fan-out.
             if not (self._record_caller or _capture.listener() is not None):
                 return await map_(queue, *args, **kwargs)
+            mapping = _capture.start_map()
             try:
                 token = _capture.remember_caller(_capture.caller_location())
             except Exception:
                 logger.warning("could not tell where map() was called", exc_info=True)
-                return await map_(queue, *args, **kwargs)
+                try:
+                    return await map_(queue, *args, **kwargs)
+                finally:
+                    _capture.end_map(mapping)
             try:
                 return await map_(queue, *args, **kwargs)
             finally:
                 _capture.forget_caller(token)
+                _capture.end_map(mapping)
 
         return traced_map
 
@@ -316,6 +321,8 @@ def _tell(send: _Send, duplicate: bool) -> None:
                 span_id=span_context.span_id,
                 duplicate=duplicate,
                 caller=send.caller,
+                duration_ns=time_ns() - send.started_ns,
+                in_map=_capture.in_map(),
             )
         )
     except Exception:

@@ -13,19 +13,20 @@ import logging
 import os
 import typing as t
 
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 
 from opentelemetry.instrumentation.saq import _status
 from opentelemetry.instrumentation.saq._attributes import (
     ERROR_TYPE,
     SAQ_JOB_ATTEMPT,
-    SAQ_JOB_KEY,
     SAQ_JOB_QUEUE_WAIT_MS,
     SAQ_JOB_STATUS,
 )
 from opentelemetry.instrumentation.saq._outcome import error_summary, last_line
 from opentelemetry.instrumentation.saq._timing import queue_wait_ms
 from opentelemetry.instrumentation.saq.arguments import REDACTED
+from opentelemetry.instrumentation.saq.debug_toolbar import span_details
+from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import log_store
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -112,9 +113,12 @@ async def refresh(
     drafts = [TrackedJob(item.enqueued, dict(item.entry)) for item in tracked]
     pending: dict[int, tuple[Queue, list[TrackedJob]]] = {}
     for item in drafts:
+        spans = _process_spans(store, item) if store is not None else []
+        if spans:
+            # A remote worker's spans and lines may arrive after its queue said "complete".
+            span_details.summarise_logs(item.entry, spans, t.cast("TraceStore", store), log_store())
         if item.entry["status"] in TERMINAL:
             continue
-        spans = _process_spans(store, item) if store is not None else []
         if spans:
             _from_spans(item.entry, spans)
         if not spans or item.entry["status"] not in TERMINAL:
@@ -133,7 +137,7 @@ async def refresh(
 
 # The order the toolbar's generic table shows the stats in, when it shows them: what
 # happened, one line per job, the way to the trace page, then the details.
-_READING_ORDER = ("summary", "notes", "tasks", "trace_page", "queues", "trace_id", "jobs")
+_READING_ORDER = ("summary", "notes", "issues", "tasks", "trace_page", "queues", "trace_id", "jobs")
 
 
 def describe(stats: dict[str, t.Any], tracked: list[TrackedJob], notes: list[str]) -> None:
@@ -152,6 +156,8 @@ def describe(stats: dict[str, t.Any], tracked: list[TrackedJob], notes: list[str
     stats.clear()
     stats.update(ordered)
     stats.update(rest)
+    if "jobs" in stats:  # the details last, after the request's enqueue figures
+        stats["jobs"] = stats.pop("jobs")
 
 
 def summary(entries: t.Iterable[Entry]) -> str:
@@ -261,14 +267,7 @@ def _where(enqueued: EnqueuedJob) -> str:
 
 
 def _process_spans(store: TraceStore, item: TrackedJob) -> list[ReadableSpan]:
-    key = item.enqueued.job.key
-    spans = [
-        span
-        for span in store.get_trace(item.enqueued.trace_id)
-        if span.kind is SpanKind.CONSUMER and (span.attributes or {}).get(SAQ_JOB_KEY) == key
-    ]
-    spans.sort(key=lambda span: span.start_time or 0)
-    return spans
+    return span_details.attempts_of(store, item.enqueued.trace_id, item.enqueued.job.key)
 
 
 def _from_spans(entry: Entry, spans: list[ReadableSpan]) -> None:

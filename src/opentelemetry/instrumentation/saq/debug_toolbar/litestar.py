@@ -22,7 +22,7 @@ from litestar import HttpMethod, MediaType, Request, Response, Router, get, post
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 from litestar.plugins import InitPluginProtocol
 
-from opentelemetry.instrumentation.saq.debug_toolbar import error_pages, pages, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar import error_pages, otlp_logs, pages, receiver
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 
@@ -71,11 +71,19 @@ async def status_api(trace_id: str) -> Response[dict[str, t.Any]]:
     return Response(status, headers={"Cache-Control": "no-store"})
 
 
-# The receiver enforces its own limits, and drains a body up to a cap before answering 413
-# (see receiver.py): Litestar's own limit (10 MB by default) would cut that short.
+# The receivers enforce their own limits, and drain a body up to a cap before answering
+# 413 (see receiver.py): Litestar's own limit (10 MB by default) would cut that short.
 @post("/v1/traces", include_in_schema=False, request_max_body_size=None)
 async def otlp_traces(request: Request[t.Any, t.Any, t.Any]) -> Response[bytes]:
-    answer = await receiver.receive(request.headers, request.stream())
+    return _exported(await receiver.receive(request.headers, request.stream()))
+
+
+@post("/v1/logs", include_in_schema=False, request_max_body_size=None)
+async def otlp_logs_export(request: Request[t.Any, t.Any, t.Any]) -> Response[bytes]:
+    return _exported(await otlp_logs.receive(request.headers, request.stream()))
+
+
+def _exported(answer: receiver.Answer) -> Response[bytes]:
     headers = error_pages.HEADERS if answer.status >= 400 else None
     return Response(
         answer.body, status_code=answer.status, media_type=answer.media_type, headers=headers
@@ -83,7 +91,7 @@ async def otlp_traces(request: Request[t.Any, t.Any, t.Any]) -> Response[bytes]:
 
 
 def trace_router(config: DebugToolbarConfig) -> Router:
-    """The pages, their JSON API and the OTLP receiver, behind one guard."""
+    """The pages, their JSON API and the OTLP receivers, behind one guard."""
 
     def only_where_the_toolbar_shows(
         connection: ASGIConnection[t.Any, t.Any, t.Any, t.Any], _: BaseRouteHandler
@@ -92,7 +100,15 @@ def trace_router(config: DebugToolbarConfig) -> Router:
         if not toolbar_would_show(config, request):
             raise NotFoundException()
 
-    handlers = [trace_list, trace_detail, traces_api, trace_api, status_api, otlp_traces]
+    handlers = [
+        trace_list,
+        trace_detail,
+        traces_api,
+        trace_api,
+        status_api,
+        otlp_traces,
+        otlp_logs_export,
+    ]
     return Router(
         path=PAGE_PREFIX,
         route_handlers=[*handlers, *_refusing_other_methods(handlers)],

@@ -261,3 +261,9 @@ def _value(value: AnyValue) -> t.Any:
     if field == "bytes_value":
         return binascii.hexlify(value.bytes_value).decode()
     return getattr(value, field)
+
+
+# The logs receiver (otlp_logs) reads the same wire format: one reading of ids and values.
+hex_ids_to_base64 = _hex_ids_to_base64
+attributes = _attributes
+value = _value

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typing as t
 
-from opentelemetry.instrumentation.saq.debug_toolbar import live, refresher, trace_page, trace_view
+from opentelemetry.instrumentation.saq.debug_toolbar import (
+    live,
+    refresher,
+    span_details,
+    trace_page,
+    trace_view,
+)
+from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import log_store
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 
@@ -43,7 +50,11 @@ async def trace_json(trace_id_text: str) -> dict[str, t.Any] | None:
     if owner is not None:
         # The same lookup the panel makes, on the same entries: they cannot disagree.
         await owner.refresh_trace(trace_id)
+    followed = owner.of_trace(trace_id) if owner is not None else None
+    if followed is not None:  # the panel's per-attempt log counts, as the page shows them
+        span_details.note_logs(followed.tracked, trace_store())
     view = trace_view.trace_rows(trace_id, spans, _known(trace_id))
+    span_details.add_details(view["rows"], spans, log_store().lines(trace_id))
     # Followed while jobs are on their way or spans still expected, within the watch
     # window: the page polls the status endpoint with this version (see live).
     state = live.watch(trace_id, spans)

@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor, _capture
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
-from opentelemetry.instrumentation.saq.debug_toolbar import jobs, renderer
+from opentelemetry.instrumentation.saq.debug_toolbar import enqueues, job_logs, jobs, renderer
 from opentelemetry.instrumentation.saq.debug_toolbar.refresher import Refresher
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import page_path
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import (
@@ -112,6 +112,11 @@ class SAQPanel(Panel):
     """With no TracerProvider set when the toolbar starts, install one that keeps spans for
     the toolbar only. Turn off if the app sets its own later (then add ``trace_store()``
     to it); serving a request never changes the provider either way."""
+    repeat_threshold: t.ClassVar[int] = 5
+    """A function enqueued this many times one by one in a request (not by ``queue.map``)
+    gets a note: one call of ``queue.map`` would do it in one go."""
+    capture_logs: t.ClassVar[bool] = True
+    """Keep the log records written while a job runs in this process, under its attempt."""
 
     __slots__ = ("_open", "_pending", "_refresher")
 
@@ -152,7 +157,21 @@ class SAQPanel(Panel):
         except Exception:
             logger.warning("the SAQ panel could not follow this request's jobs", exc_info=True)
 
+    def generate_server_timing(self, context: RequestContext) -> dict[str, float]:
+        """The request's enqueue time, as the toolbar's SQL panel gives its queries'."""
+        try:
+            stats = self.get_stats(context)
+            seconds = stats.get("enqueue_time") if stats else None
+            if isinstance(seconds, (int, float)) and stats.get("enqueue_count"):
+                return {"saq": float(seconds)}
+        except Exception:
+            logger.warning("the SAQ panel could not add to Server-Timing", exc_info=True)
+        return {}
+
     def _start(self, context: RequestContext) -> None:
+        # Installed again per request: a logging configuration (uvicorn's) may remove it.
+        if self.capture_logs:
+            job_logs.install()
         request = RequestJobs(time.time_ns())
         self._open[context.request_id] = request
         while len(self._open) > _MAX_OPEN_REQUESTS:
@@ -180,6 +199,11 @@ class SAQPanel(Panel):
         said = list(notes.values())
         if not SAQInstrumentor().is_instrumented_by_opentelemetry:
             said.append("SAQ is not instrumented: call SAQInstrumentor().instrument() at startup")
+        cost = enqueues.analyse(tracked, self.repeat_threshold)
+        stats.update(cost)
+        issues = enqueues.notes(cost)
+        if issues:
+            stats["issues"] = issues
         jobs.describe(stats, tracked, said)
         # Kept for process_response, which hands the stored dict to the refresher.
         self._pending[context.request_id] = (trace_id, tracked)

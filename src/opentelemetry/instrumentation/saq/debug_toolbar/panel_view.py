@@ -6,6 +6,7 @@ them defensively: a missing field shows as a dash, never as an error.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -33,6 +34,8 @@ def panel_view(stats: Stats) -> dict[str, t.Any]:
         "status_url": status_path(trace_id) if hex_id else "",
         "summary": str(stats.get("summary") or plural(len(jobs), "job")),
         "notes": [str(note) for note in _list(stats.get("notes"))],
+        "issues": [str(issue) for issue in _list(stats.get("issues"))],
+        "cost": _cost(stats),
         "queues": [str(line) for line in _list(stats.get("queues"))],
         "trace_page": _local_path(stats.get("trace_page")),
         "trace_id": str(stats.get("trace_id") or ""),
@@ -79,7 +82,19 @@ def _job(job: Stats, now: float) -> dict[str, t.Any]:
         "enqueued_at": str(job["enqueued_at"]) if job.get("enqueued_at") else None,
         "duplicate": bool(job.get("duplicate")),
         "due": _due(job, status, now),
+        "is_duplicate": bool(job.get("is_duplicate")),
+        "is_repeated": bool(job.get("is_repeated")),
         "key": str(job.get("key") or ""),
+        "enqueue_ms": _number(job.get("enqueue_ms")),
+        "options": _options(job),
+        "logs": [
+            {
+                "attempt": _int(logs.get("attempt")),
+                "count": _int(logs.get("count")),
+                "worst_level": str(logs.get("worst_level") or ""),
+            }
+            for logs in _dicts(job.get("logs"))
+        ],
     }
 
 
@@ -89,6 +104,32 @@ def _due(job: Stats, status: str, now: float) -> str | None:
     if scheduled is None or status not in _WAITING or _int(job.get("attempts")) or scheduled <= now:
         return None
     return due(scheduled, now)
+
+
+def _cost(stats: Stats) -> str | None:
+    """'3 enqueues · 4.2 ms enqueueing · 1 scheduled'."""
+    count = _int(stats.get("enqueue_count"))
+    total = _number(stats.get("enqueue_time_ms"))
+    if not count or total is None:
+        return None
+    line = f"{plural(count, 'enqueue')} · {total:.1f} ms enqueueing"
+    scheduled = _int(stats.get("scheduled_count"))
+    return f"{line} · {scheduled} scheduled" if scheduled else line
+
+
+def _options(job: Stats) -> str:
+    """'scheduled 14:03:12 · timeout 10 s · up to 2 attempts': what the job was given."""
+    parts = []
+    scheduled = _number(job.get("scheduled_at"))
+    if scheduled:
+        parts.append(f"scheduled {dt.datetime.fromtimestamp(scheduled):%H:%M:%S}")
+    timeout = _number(job.get("timeout"))
+    if timeout is not None:
+        parts.append(f"timeout {timeout:g} s" if timeout else "no timeout")
+    attempts = _int(job.get("max_attempts"))
+    if attempts:
+        parts.append(f"up to {plural(attempts, 'attempt')}")
+    return " · ".join(parts)
 
 
 def _local_path(value: t.Any) -> str | None:

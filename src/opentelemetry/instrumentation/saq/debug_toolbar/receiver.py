@@ -17,6 +17,9 @@ answers as the OTLP/HTTP specification says:
 Spans are kept only for traces the store already holds (the app's own requests): a busy
 worker's cron jobs and other producers' jobs must not push the developer's requests out
 of the bounded store. Decoding runs in a worker thread, never on the event loop.
+
+The logs receiver (``.../v1/logs``, see ``otlp_logs``) is this same code with another
+``Signal``: only decoding and keeping differ.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RECEIVER_PATH = f"{PAGE_PREFIX}/v1/traces"
+LOGS_RECEIVER_PATH = f"{PAGE_PREFIX}/v1/logs"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """The largest body accepted, as sent and once decompressed (the SDK sends 512 spans at most
 per export, well under this)."""
@@ -79,11 +83,29 @@ class ReceiverCounts:
 
 
 counts = ReceiverCounts()
+log_counts = ReceiverCounts()
+"""The logs receiver's counts (its ``*_spans`` fields count log records)."""
 
 
-async def receive(headers: t.Mapping[str, str], body: AsyncIterator[bytes]) -> Answer:
+class Signal(t.NamedTuple):
+    """What differs between the trace and the logs receivers."""
+
+    what: str
+    """What an export holds, for error messages: "trace", "logs"."""
+    keep: t.Callable[[bytes, str], tuple[int, int]]
+    """Decode a body (decompressed) of a media type and keep what fits: (kept, dropped);
+    raises ``otlp.UndecodableError``."""
+    respond: t.Callable[[str, int, str], bytes]
+    """The success answer: (media type, rejected, message) → body."""
+    counts: ReceiverCounts
+
+
+async def receive(
+    headers: t.Mapping[str, str], body: AsyncIterator[bytes], signal: Signal | None = None
+) -> Answer:
     """Answer one export, given its request's headers (a framework's case-insensitive
-    mapping) and its body as a stream; never raises."""
+    mapping) and its body as a stream; never raises. Spans unless ``signal`` says."""
+    signal = signal or TRACES
     stream = _Body(body)
     try:
         answer = await _receive(
@@ -91,12 +113,13 @@ async def receive(headers: t.Mapping[str, str], body: AsyncIterator[bytes]) -> A
             headers.get("content-encoding"),
             headers.get("content-length"),
             stream,
+            signal,
         )
     except Exception:
         logger.warning("the SAQ toolbar's OTLP receiver failed on an export", exc_info=True)
         answer = _error(500, "internal error: see the application log")
     if answer.status >= 400:
-        counts.refused()
+        signal.counts.refused()
         await stream.drain(headers.get("content-length"))
     return answer
 
@@ -106,6 +129,7 @@ async def _receive(
     content_encoding: str | None,
     content_length: str | None,
     body: _Body,
+    signal: Signal,
 ) -> Answer:
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type not in otlp.MEDIA_TYPES:
@@ -125,17 +149,17 @@ async def _receive(
         return _too_large()
     try:
         kept, dropped = await anyio.to_thread.run_sync(
-            _decode_and_store, raw, media_type, encoding == "gzip", trace_store()
+            _decode_and_keep, raw, media_type, encoding == "gzip", signal
         )
     except otlp.TooLargeError:
         return _too_large()
     except otlp.UndecodableError as exc:
         logger.warning("OTLP export not decodable: %s", exc)
-        return _error(400, f"not an OTLP trace export: {exc}")
-    counts.add(kept, dropped)
-    message = "spans of traces this app did not start, or over the store's limits"
+        return _error(400, f"not an OTLP {signal.what} export: {exc}")
+    signal.counts.add(kept, dropped)
+    message = "records of traces this app did not start, or over the store's limits"
     message = message if dropped else ""
-    return Answer(200, otlp.encode_response(media_type, dropped, message), media_type)
+    return Answer(200, signal.respond(media_type, dropped, message), media_type)
 
 
 class _Body:
@@ -168,14 +192,20 @@ class _Body:
             logger.debug("a refused export's body could not be read to its end", exc_info=True)
 
 
-def _decode_and_store(
-    raw: bytes, media_type: str, gzipped: bool, store: TraceStore
-) -> tuple[int, int]:
+def _decode_and_keep(raw: bytes, media_type: str, gzipped: bool, signal: Signal) -> tuple[int, int]:
     if gzipped:
         raw = otlp.gunzip(raw, MAX_BODY_BYTES)
+    return signal.keep(raw, media_type)
+
+
+def _keep_spans(raw: bytes, media_type: str) -> tuple[int, int]:
+    store: TraceStore = trace_store()
     spans, invalid = otlp.readable_spans(otlp.decode(raw, media_type))
     kept = store.add_received(spans)
     return kept, len(spans) - kept + invalid
+
+
+TRACES = Signal("trace", _keep_spans, otlp.encode_response, counts)
 
 
 def _too_large() -> Answer:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, request_response
 
-from opentelemetry.instrumentation.saq.debug_toolbar import error_pages, pages, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar import error_pages, otlp_logs, pages, receiver
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
 from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 
@@ -66,7 +66,14 @@ async def _status_api(request: Request) -> Response:
 
 
 async def _otlp_traces(request: Request) -> Response:
-    answer = await receiver.receive(request.headers, request.stream())
+    return _exported(await receiver.receive(request.headers, request.stream()))
+
+
+async def _otlp_logs(request: Request) -> Response:
+    return _exported(await otlp_logs.receive(request.headers, request.stream()))
+
+
+def _exported(answer: receiver.Answer) -> Response:
     headers = error_pages.HEADERS if answer.status >= 400 else None
     return Response(answer.body, answer.status, headers, answer.media_type)
 
@@ -126,6 +133,7 @@ def trace_routes(config: DebugToolbarConfig) -> list[Route]:
     routes: list[tuple[str, Endpoint, list[str]]] = [
         (f"{PAGE_PREFIX}/", _list, ["GET"]),
         (receiver.RECEIVER_PATH, _otlp_traces, ["POST"]),
+        (receiver.LOGS_RECEIVER_PATH, _otlp_logs, ["POST"]),
         (f"{PAGE_PREFIX}/api/traces", _traces_api, ["GET"]),
         (f"{PAGE_PREFIX}/api/traces/{{trace_id}}", _trace_api, ["GET"]),
         (f"{PAGE_PREFIX}/api/status/{{trace_id}}", _status_api, ["GET"]),

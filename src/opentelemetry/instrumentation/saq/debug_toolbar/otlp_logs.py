@@ -1,0 +1,151 @@
+"""The toolbar as a local OTLP/HTTP logs receiver, beside the trace receiver.
+
+A worker in another process started as the README's recipe says
+(``OTEL_LOGS_EXPORTER=otlp``, ``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true``,
+``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=http://127.0.0.1:8000/_debug_toolbar/saq/v1/logs``)
+sends the log records its jobs wrote with the SDK's own ``OTLPLogExporter``. They are
+decoded from the OTLP wire format by ``opentelemetry-proto`` (protobuf, or OTLP JSON with
+hex ids) and kept in the ``LogStore`` under the span that was current, for traces the
+TraceStore already holds. Gating, size limits and status codes are the trace receiver's
+own: this module gives it only the decoding (see ``receiver.Signal``).
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+    EXCEPTION_TYPE,
+)
+
+from opentelemetry.instrumentation.saq.debug_toolbar import job_logs, otlp, otlp_limits, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
+
+if t.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+    from opentelemetry.sdk.trace import SpanLimits
+
+# OTLP severity numbers (1-24) in steps of four, named as Python's logging names them, so
+# that a line reads the same from any process (the SDK sends "WARN" for WARNING).
+_SEVERITIES = (
+    (21, "CRITICAL", 50),
+    (17, "ERROR", 40),
+    (13, "WARNING", 30),
+    (9, "INFO", 20),
+    (5, "DEBUG", 10),
+    (1, "TRACE", 5),
+)
+
+
+async def receive(headers: t.Mapping[str, str], body: AsyncIterator[bytes]) -> receiver.Answer:
+    """Answer one logs export (see ``receiver.receive``); never raises."""
+    return await receiver.receive(headers, body, LOGS)
+
+
+def _keep(raw: bytes, media_type: str) -> tuple[int, int]:
+    lines, invalid = log_lines(decode(raw, media_type))
+    kept = job_logs.log_store().add_received(lines, trace_store())
+    return kept, len(lines) - kept + invalid
+
+
+def decode(body: bytes, media_type: str) -> ExportLogsServiceRequest:
+    """An ExportLogsServiceRequest from a protobuf or OTLP JSON body."""
+    request = ExportLogsServiceRequest()
+    try:
+        if media_type == otlp.PROTOBUF:
+            request.ParseFromString(body)
+        else:
+            document = json.loads(body)
+            if not isinstance(document, dict):
+                raise otlp.UndecodableError("the JSON body is not an object")
+            otlp.hex_ids_to_base64(document)
+            json_format.ParseDict(document, request, ignore_unknown_fields=True)
+    except otlp.UndecodableError:
+        raise
+    except (DecodeError, json_format.ParseError, ValueError, RecursionError) as exc:
+        raise otlp.UndecodableError(f"{type(exc).__name__}: {exc}") from None
+    return request
+
+
+def log_lines(request: ExportLogsServiceRequest) -> tuple[list[job_logs.LogLine], int]:
+    """The request's records as LogLines, and how many had no valid trace and span id
+    (records written outside any span: nothing to show them under)."""
+    lines: list[job_logs.LogLine] = []
+    invalid = 0
+    # A record's attributes are bounded as a span's are (the SDK's limits, read once).
+    limits = otlp_limits.span_limits()
+    for resource_logs in request.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            for record in scope_logs.log_records:
+                line = _line(record, scope_logs.scope.name, limits)
+                if line is None:
+                    invalid += 1
+                else:
+                    lines.append(line)
+    return lines, invalid
+
+
+def encode_response(media_type: str, rejected: int, message: str = "") -> bytes:
+    response = ExportLogsServiceResponse()
+    if rejected:
+        response.partial_success.rejected_log_records = rejected
+        response.partial_success.error_message = message
+    if media_type == otlp.PROTOBUF:
+        return bytes(response.SerializeToString())
+    return json.dumps(json_format.MessageToDict(response)).encode()
+
+
+def _line(record: LogRecord, scope: str, limits: SpanLimits) -> job_logs.LogLine | None:
+    if len(record.trace_id) != 16 or len(record.span_id) != 8:
+        return None
+    trace_id = int.from_bytes(record.trace_id, "big")
+    span_id = int.from_bytes(record.span_id, "big")
+    if not trace_id or not span_id:
+        return None
+    attributes = otlp.attributes(
+        record.attributes, limits.max_attributes, limits.max_attribute_length
+    )
+    level, number = _severity(record.severity_number, record.severity_text)
+    body = otlp.value(record.body)
+    message = body if isinstance(body, str) else json.dumps(body, default=str)
+    return job_logs.LogLine(
+        trace_id=trace_id,
+        span_id=span_id,
+        time_ns=record.time_unix_nano or record.observed_time_unix_nano,
+        level=level,
+        level_number=number,
+        # The SDK's LoggingHandler names the scope after the Python logger.
+        logger=job_logs.clip(scope, 200),
+        message=job_logs.clip(message or "", job_logs.MAX_MESSAGE_CHARS),
+        exception=_exception(attributes),
+    )
+
+
+def _severity(number: int, text: str) -> tuple[str, int]:
+    for lowest, name, python_level in _SEVERITIES:
+        if number >= lowest:
+            return name, python_level
+    return (text or "UNSPECIFIED")[:20], 0
+
+
+# The exception the SDK's LoggingHandler records, as semantic-convention attributes.
+def _exception(attributes: t.Mapping[str, t.Any]) -> str | None:
+    stacktrace = attributes.get(EXCEPTION_STACKTRACE)
+    if not stacktrace:
+        kind, message = attributes.get(EXCEPTION_TYPE), attributes.get(EXCEPTION_MESSAGE)
+        stacktrace = ": ".join(str(part) for part in (kind, message) if part) or None
+    return job_logs.clip(str(stacktrace), job_logs.MAX_EXCEPTION_CHARS) if stacktrace else None
+
+
+LOGS = receiver.Signal("logs", _keep, encode_response, receiver.log_counts)
