@@ -177,8 +177,9 @@ def test_bad_logs_get_the_status_the_trace_receiver_gives(redis_url: str, case: 
         response = client.post(LOGS, content=body, headers=headers)
     assert response.status_code == status, response.text
     assert receiver.log_counts.refused_requests == before + 1
+    assert response.headers["content-type"] == "application/json"
     if status == 400:
-        assert response.text.startswith("not an OTLP logs export")
+        assert response.json()["message"].startswith("not an OTLP logs export")
 
 
 def test_the_logs_receiver_answers_only_where_the_toolbar_would_show(redis_url: str) -> None:
