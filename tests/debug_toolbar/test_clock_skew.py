@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from saq.queue.redis import RedisQueue
 
-from opentelemetry.instrumentation.saq.debug_toolbar import trace_page, trace_view
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import trace_page, trace_view
 from tests.debug_toolbar.apps import litestar_app
 from tests.debug_toolbar.otlp_payloads import PROTOBUF, RECEIVER, protobuf
 from tests.debug_toolbar.toolbar_api import panel, request_id

@@ -24,9 +24,9 @@ from saq.queue.redis import RedisQueue
 from starlette.applications import Starlette
 from starlette.testclient import TestClient as StarletteClient
 
-from opentelemetry.instrumentation.saq.debug_toolbar import pages
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import views
+from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.starlette import mount_trace_pages
-from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 from tests.debug_toolbar.apps import fastapi_app, litestar_app
 
 pytestmark = pytest.mark.usefixtures("instrument")
@@ -119,8 +119,8 @@ def failing(message: str) -> t.Callable[..., t.Any]:
 
 def break_the_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     """Our own code raising, with markup in its message: a 500 must not show it."""
-    monkeypatch.setattr(pages, "list_html", failing(MARKUP[0]))
-    monkeypatch.setattr(pages, "traces_json", failing(MARKUP[1]))
+    monkeypatch.setattr(views, "list_html", failing(MARKUP[0]))
+    monkeypatch.setattr(views, "traces_json", failing(MARKUP[1]))
 
 
 def new_queue(redis_url: str) -> RedisQueue:

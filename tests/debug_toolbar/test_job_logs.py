@@ -16,8 +16,8 @@ from litestar.testing import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from saq.queue.redis import RedisQueue
 
-from opentelemetry.instrumentation.saq.debug_toolbar import job_logs
 from opentelemetry.instrumentation.saq.debug_toolbar.litestar import SAQTracePlugin
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import job_logs
 from tests.browser import browser_page, serving
 from tests.debug_toolbar.apps import PANEL, in_app_worker
 from tests.debug_toolbar.story_jobs import HOSTILE, import_contacts, job_logger, write_invoice

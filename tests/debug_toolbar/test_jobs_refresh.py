@@ -10,7 +10,7 @@ from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq._capture import EnqueuedJob
-from opentelemetry.instrumentation.saq.debug_toolbar import jobs
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import jobs
 
 
 class HeldQueue(RedisQueue):

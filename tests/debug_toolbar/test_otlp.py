@@ -9,7 +9,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.saq.debug_toolbar import otlp
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp
 
 TRACE, SPAN, PARENT = bytes(range(1, 17)), bytes(range(1, 9)), bytes(range(9, 17))
 

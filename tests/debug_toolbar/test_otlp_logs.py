@@ -22,7 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from saq.queue.redis import RedisQueue
 
-from opentelemetry.instrumentation.saq.debug_toolbar import receiver
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers import receiver
 from tests.browser import serving
 from tests.debug_toolbar.apps import litestar_app
 from tests.debug_toolbar.otlp_payloads import (

@@ -95,7 +95,7 @@ def test_status_marks_are_drawn_and_the_request_page_says_background_tasks(
 
 def test_the_plain_text_lines_use_marks_common_fonts_have() -> None:
     """The generic table and the MCP server get text: its marks must exist in DejaVu Sans."""
-    from opentelemetry.instrumentation.saq.debug_toolbar.jobs import ICONS
+    from opentelemetry.instrumentation.saq.debug_toolbar.panel.jobs import ICONS
 
     assert "⏳" not in ICONS.values() and "⏸" not in ICONS.values()
     assert set("".join(ICONS.values())) <= set("✓✗⊘▶‖·?")

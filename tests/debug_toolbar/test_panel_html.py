@@ -11,7 +11,7 @@ from debug_toolbar.litestar.routes import handlers
 from litestar.testing import TestClient
 from saq.queue.redis import RedisQueue
 
-from opentelemetry.instrumentation.saq.debug_toolbar import renderer
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import renderer
 from tests.debug_toolbar.apps import litestar_app
 from tests.debug_toolbar.panel_html import generic_keys, rows, saq_section
 from tests.debug_toolbar.test_panel import settled

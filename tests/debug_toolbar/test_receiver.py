@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from saq.queue.redis import RedisQueue
 
-from opentelemetry.instrumentation.saq.debug_toolbar import receiver
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers import receiver
 from tests.browser import serving
 from tests.debug_toolbar.apps import litestar_app
 from tests.debug_toolbar.otlp_payloads import (

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from saq.queue.redis import RedisQueue
 
-from opentelemetry.instrumentation.saq.debug_toolbar import receiver
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers import receiver
 from tests.browser import serving
 from tests.debug_toolbar.apps import fastapi_app, litestar_app
 from tests.debug_toolbar.otlp_payloads import PROTOBUF, RECEIVER

@@ -17,8 +17,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from saq.queue.redis import RedisQueue
 
-from opentelemetry.instrumentation.saq.debug_toolbar import otlp_limits
-from opentelemetry.instrumentation.saq.debug_toolbar.otlp_limits import DEFAULT_VALUE_LENGTH
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp_limits
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers.otlp_limits import (
+    DEFAULT_VALUE_LENGTH,
+)
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 from tests.debug_toolbar.apps import litestar_app
 from tests.debug_toolbar.otlp_payloads import JSON, PROTOBUF, RECEIVER, otlp_json, protobuf

@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq.debug_toolbar import SAQPanel
-from opentelemetry.instrumentation.saq.debug_toolbar.refresher import Refresher
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.refresher import Refresher
 from tests.debug_toolbar.apps import litestar_app
 from tests.debug_toolbar.toolbar_api import panel, request_id, wait_for_panel
 

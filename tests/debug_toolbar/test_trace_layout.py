@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing as t
 
-from opentelemetry.instrumentation.saq.debug_toolbar import trace_layout
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import trace_layout
 
 
 def row(

@@ -15,8 +15,8 @@ import http
 import json
 import typing as t
 
+from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import render
-from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"

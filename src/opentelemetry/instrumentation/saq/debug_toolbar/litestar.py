@@ -22,9 +22,11 @@ from litestar import HttpMethod, MediaType, Request, Response, Router, get, post
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 from litestar.plugins import InitPluginProtocol
 
-from opentelemetry.instrumentation.saq.debug_toolbar import error_pages, otlp_logs, pages, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar import error_pages
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
-from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import views
+from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp_logs, receiver
 
 if t.TYPE_CHECKING:
     from debug_toolbar.core.config import DebugToolbarConfig
@@ -38,12 +40,12 @@ logger = logging.getLogger(__name__)
 
 @get("/", media_type=MediaType.HTML, include_in_schema=False)
 async def trace_list() -> str:
-    return pages.list_html()
+    return views.list_html()
 
 
 @get("/{trace_id:str}", media_type=MediaType.HTML, include_in_schema=False)
 async def trace_detail(trace_id: str) -> str:
-    html = await pages.trace_html(trace_id)
+    html = await views.trace_html(trace_id)
     if html is None:
         raise NotFoundException(f"No trace {trace_id} in this process.")
     return html
@@ -51,12 +53,12 @@ async def trace_detail(trace_id: str) -> str:
 
 @get("/api/traces", include_in_schema=False)
 async def traces_api() -> dict[str, t.Any]:
-    return pages.traces_json()
+    return views.traces_json()
 
 
 @get("/api/traces/{trace_id:str}", include_in_schema=False)
 async def trace_api(trace_id: str) -> Response[dict[str, t.Any]]:
-    view = await pages.trace_json(trace_id)
+    view = await views.trace_json(trace_id)
     if view is None:
         raise NotFoundException(f"No trace {trace_id} in this process.")
     return Response(view)
@@ -64,7 +66,7 @@ async def trace_api(trace_id: str) -> Response[dict[str, t.Any]]:
 
 @get("/api/status/{trace_id:str}", include_in_schema=False)
 async def status_api(trace_id: str) -> Response[dict[str, t.Any]]:
-    status = pages.status_json(trace_id)
+    status = views.status_json(trace_id)
     if status is None:
         raise NotFoundException(f"No trace {trace_id} in this process.")
     # Polled: never from a cache.

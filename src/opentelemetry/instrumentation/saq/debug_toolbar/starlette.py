@@ -18,9 +18,11 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, request_response
 
-from opentelemetry.instrumentation.saq.debug_toolbar import error_pages, otlp_logs, pages, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar import error_pages
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
-from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import views
+from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp_logs, receiver
 
 if t.TYPE_CHECKING:
     from debug_toolbar.core.config import DebugToolbarConfig
@@ -33,24 +35,24 @@ Endpoint = t.Callable[["Request"], t.Awaitable[Response]]
 
 
 async def _list(request: Request) -> Response:
-    return HTMLResponse(pages.list_html())
+    return HTMLResponse(views.list_html())
 
 
 async def _detail(request: Request) -> Response:
     trace_id = request.path_params["trace_id"]
-    html = await pages.trace_html(trace_id)
+    html = await views.trace_html(trace_id)
     if html is None:
         raise HTTPException(404, f"No trace {trace_id} in this process.")
     return HTMLResponse(html)
 
 
 async def _traces_api(request: Request) -> Response:
-    return JSONResponse(pages.traces_json())
+    return JSONResponse(views.traces_json())
 
 
 async def _trace_api(request: Request) -> Response:
     trace_id = request.path_params["trace_id"]
-    view = await pages.trace_json(trace_id)
+    view = await views.trace_json(trace_id)
     if view is None:
         raise HTTPException(404, f"No trace {trace_id} in this process.")
     return JSONResponse(view)
@@ -58,7 +60,7 @@ async def _trace_api(request: Request) -> Response:
 
 async def _status_api(request: Request) -> Response:
     trace_id = request.path_params["trace_id"]
-    status = pages.status_json(trace_id)
+    status = views.status_json(trace_id)
     if status is None:
         raise HTTPException(404, f"No trace {trace_id} in this process.")
     # Polled: never from a cache.

@@ -31,7 +31,7 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_STATUS,
 )
 from opentelemetry.instrumentation.saq._outcome import error_summary
-from opentelemetry.instrumentation.saq.debug_toolbar import as_in_panel, clock_skew, expected
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import as_in_panel, clock_skew, expected
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan

@@ -12,9 +12,9 @@ import time
 import typing as t
 
 from opentelemetry.instrumentation.saq._status import QUEUED
-from opentelemetry.instrumentation.saq.debug_toolbar import trace_layout
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import trace_layout
+from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import due, render
-from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
 
 LEGEND = (
     ("request", "request"),

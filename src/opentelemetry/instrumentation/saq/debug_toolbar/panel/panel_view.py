@@ -13,9 +13,9 @@ import time
 import typing as t
 
 from opentelemetry.instrumentation.saq import _status
-from opentelemetry.instrumentation.saq.debug_toolbar.jobs import TERMINAL, UNKNOWN
+from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import status_path
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.jobs import TERMINAL, UNKNOWN
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import due, plural
-from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import status_path
 
 Stats = t.Mapping[str, t.Any]
 

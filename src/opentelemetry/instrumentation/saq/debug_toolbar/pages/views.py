@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import typing as t
 
-from opentelemetry.instrumentation.saq.debug_toolbar import (
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import (
     live,
-    refresher,
     span_details,
     trace_page,
     trace_view,
 )
-from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import log_store
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import refresher
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.job_logs import log_store
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 

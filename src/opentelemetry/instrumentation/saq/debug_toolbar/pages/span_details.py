@@ -19,7 +19,7 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_ATTEMPT,
     SAQ_JOB_KEY,
 )
-from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import (
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.job_logs import (
     LogLine,
     log_store,
     worst_level,
@@ -28,8 +28,8 @@ from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import (
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
-    from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import LogStore
-    from opentelemetry.instrumentation.saq.debug_toolbar.jobs import TrackedJob
+    from opentelemetry.instrumentation.saq.debug_toolbar.panel.job_logs import LogStore
+    from opentelemetry.instrumentation.saq.debug_toolbar.panel.jobs import TrackedJob
     from opentelemetry.instrumentation.saq.trace_store import TraceStore
 
 # A parent chain longer than this is a loop in hostile input, not a real trace.

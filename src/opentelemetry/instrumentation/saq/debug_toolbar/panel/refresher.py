@@ -21,7 +21,7 @@ import typing as t
 import weakref
 from collections import OrderedDict
 
-from opentelemetry.instrumentation.saq.debug_toolbar import jobs
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import jobs
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 if t.TYPE_CHECKING:

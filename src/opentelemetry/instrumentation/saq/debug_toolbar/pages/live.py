@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 import typing as t
 
-from opentelemetry.instrumentation.saq.debug_toolbar import expected, refresher, trace_view
-from opentelemetry.instrumentation.saq.debug_toolbar.panel import SAQPanel
-from opentelemetry.instrumentation.saq.debug_toolbar.panel_view import jobs_version
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import expected, trace_view
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import refresher
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.panel import SAQPanel
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.panel_view import jobs_version
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 if t.TYPE_CHECKING:

@@ -19,7 +19,7 @@ import importlib.resources
 import logging
 import typing as t
 
-from opentelemetry.instrumentation.saq.debug_toolbar.panel_view import panel_view
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.panel_view import panel_view
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import render
 
 logger = logging.getLogger(__name__)

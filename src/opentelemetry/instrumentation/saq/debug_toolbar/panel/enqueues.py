@@ -21,7 +21,7 @@ import logging
 import typing as t
 
 if t.TYPE_CHECKING:
-    from opentelemetry.instrumentation.saq.debug_toolbar.jobs import TrackedJob
+    from opentelemetry.instrumentation.saq.debug_toolbar.panel.jobs import TrackedJob
 
 logger = logging.getLogger(__name__)
 

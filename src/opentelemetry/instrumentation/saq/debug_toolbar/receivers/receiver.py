@@ -30,8 +30,9 @@ import typing as t
 
 import anyio.to_thread
 
-from opentelemetry.instrumentation.saq.debug_toolbar import error_pages, otlp
-from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import PAGE_PREFIX
+from opentelemetry.instrumentation.saq.debug_toolbar import error_pages
+from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 if t.TYPE_CHECKING:

@@ -29,7 +29,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.status import Status, StatusCode
 
-from opentelemetry.instrumentation.saq.debug_toolbar import otlp_limits
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp_limits
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence

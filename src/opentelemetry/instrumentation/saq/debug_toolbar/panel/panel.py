@@ -25,9 +25,9 @@ from opentelemetry.trace import SpanKind
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor, _capture
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
-from opentelemetry.instrumentation.saq.debug_toolbar import enqueues, job_logs, jobs, renderer
-from opentelemetry.instrumentation.saq.debug_toolbar.refresher import Refresher
-from opentelemetry.instrumentation.saq.debug_toolbar.trace_view import page_path
+from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import page_path
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import enqueues, job_logs, jobs, renderer
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.refresher import Refresher
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import (
     attach_store,
     trace_store,

@@ -25,8 +25,8 @@ from opentelemetry.instrumentation.saq._attributes import (
 from opentelemetry.instrumentation.saq._outcome import error_summary, last_line
 from opentelemetry.instrumentation.saq._timing import queue_wait_ms
 from opentelemetry.instrumentation.saq.arguments import REDACTED
-from opentelemetry.instrumentation.saq.debug_toolbar import span_details
-from opentelemetry.instrumentation.saq.debug_toolbar.job_logs import log_store
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import span_details
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.job_logs import log_store
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan

@@ -27,7 +27,8 @@ from opentelemetry.semconv.attributes.exception_attributes import (
     EXCEPTION_TYPE,
 )
 
-from opentelemetry.instrumentation.saq.debug_toolbar import job_logs, otlp, otlp_limits, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import job_logs
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp, otlp_limits, receiver
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 if t.TYPE_CHECKING:
