@@ -1,0 +1,290 @@
+"""Queue-health gauges: how many jobs wait, how late the next one starts, who is working.
+
+Opt-in: ``instrument(queue_health=True)``. A worker reads its queue once per SAQ's
+``worker_info`` timer (10 s by default), right after SAQ has written the worker's own
+info: the clock SAQ already runs, off every job's path. The read runs in a task of its
+own with a timeout, so a slow broker delays neither SAQ's write nor any job; two workers
+of one process on one queue share a read. The gauges' callbacks run in the metric
+reader's thread (an export, a Prometheus scrape) and only look at the last read.
+
+Every worker reports its queue's gauges: the values are the queue's, not the worker's, so
+a dashboard takes ``max`` per queue (a gauge is not additive), and any live worker keeps
+the series alive. Busy slots and concurrency are the worker's own, with its id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import typing as t
+import weakref
+from time import time_ns
+
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from opentelemetry.instrumentation.saq import _queue_snapshot, _queues, _status
+from opentelemetry.instrumentation.saq._attributes import (
+    MESSAGING_CLIENT_ID,
+    MESSAGING_DESTINATION_NAME,
+    MESSAGING_SYSTEM,
+    MESSAGING_SYSTEM_SAQ,
+    SAQ_JOB_STATE,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+
+    from opentelemetry.metrics import Meter
+    from opentelemetry.util.types import AttributeValue
+
+    from opentelemetry.instrumentation.saq._queue_snapshot import Snapshot
+
+    Attributes = dict[str, AttributeValue]
+
+logger = logging.getLogger(__name__)
+
+SAQ_QUEUE_JOB_COUNT = "saq.queue.job.count"
+SAQ_QUEUE_OLDEST_JOB_AGE = "saq.queue.oldest_job.age"
+SAQ_QUEUE_WORKER_COUNT = "saq.queue.worker.count"
+SAQ_WORKER_SLOT_BUSY = "saq.worker.slot.busy"
+SAQ_WORKER_SLOT_MAX = "saq.worker.slot.max"
+
+SCHEDULED = "scheduled"  # not a SAQ status: queued for later (a delay, a retry's backoff)
+_DEFAULT_INTERVAL = 10.0  # SAQ's default worker_info timer, seconds
+_STALE_INTERVALS = 3  # a read this many intervals old is no longer the queue's state
+_NS = 1_000_000_000
+
+
+class _WorkerState:
+    """One worker as the gauges see it; its snapshot is replaced whole, never mutated."""
+
+    __slots__ = ("failing", "queue", "reading", "worker", "worker_attributes")
+
+    def __init__(self, worker: t.Any, queue: _QueueState) -> None:
+        self.worker = weakref.ref(worker)
+        self.queue = queue
+        self.worker_attributes: Attributes = {
+            **queue.attributes,
+            MESSAGING_CLIENT_ID: str(worker.id),
+        }
+        self.reading: asyncio.Task[None] | None = None
+        self.failing = False
+
+
+class _QueueState:
+    """One queue of this process: its gauges' attributes and its last read."""
+
+    __slots__ = ("attributes", "interval", "snapshot", "started_ns")
+
+    def __init__(self, attributes: Attributes, interval: float) -> None:
+        self.attributes = attributes
+        self.interval = interval
+        self.snapshot: Snapshot | None = None
+        self.started_ns = 0  # when this process last started reading the queue
+
+
+class QueueHealth:
+    """Reads queues from their workers and hands the reads to the gauges."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the reader's thread copies what the loop changes
+        self._workers: dict[int, _WorkerState] = {}
+        self._queues: dict[tuple[t.Any, ...], _QueueState] = {}
+
+    def wrap_worker_info(
+        self, worker_info: Callable[..., Awaitable[t.Any]]
+    ) -> Callable[..., t.Any]:
+        async def traced_worker_info(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            info = await worker_info(worker, *args, **kwargs)
+            self._start_read(worker)
+            return info
+
+        return traced_worker_info
+
+    def _start_read(self, worker: t.Any) -> None:
+        try:
+            state = self._state(worker)
+            queue = state.queue
+            now_ns = time_ns()
+            if state.reading is not None and not state.reading.done():
+                return  # the last read is still under way: never two at once
+            if now_ns - queue.started_ns < queue.interval * _NS / 2:
+                return  # another worker of this process read the queue just now
+            queue.started_ns = now_ns
+            state.reading = asyncio.get_running_loop().create_task(self._read(state, worker.queue))
+        except Exception:
+            logger.warning("could not start reading the queue's health", exc_info=True)
+
+    def _state(self, worker: t.Any) -> _WorkerState:
+        state = self._workers.get(id(worker))
+        if state is not None and state.worker() is worker:
+            return state
+        facts = _queues.facts(worker.queue)
+        attributes: Attributes = {
+            MESSAGING_SYSTEM: MESSAGING_SYSTEM_SAQ,
+            MESSAGING_DESTINATION_NAME: facts.name,
+            **facts.server,
+        }
+        interval = float(getattr(worker, "timers", {}).get("worker_info", _DEFAULT_INTERVAL))
+        key = tuple(sorted(attributes.items()))
+        with self._lock:
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = _QueueState(attributes, interval)
+            queue.interval = min(queue.interval, interval)
+            state = self._workers[id(worker)] = _WorkerState(worker, queue)
+        return state
+
+    async def _read(self, state: _WorkerState, queue: t.Any) -> None:
+        try:
+            # The gauges' own reads are not the app's operations: no Redis or SQL spans.
+            with suppress_instrumentation():
+                snapshot = await asyncio.wait_for(_queue_snapshot.read(queue), state.queue.interval)
+        except Exception:
+            state.queue.snapshot = None  # a vanished series, not a stale number
+            if not state.failing:
+                logger.warning("could not read the health of queue %s", queue.name, exc_info=True)
+            state.failing = True
+        else:
+            state.queue.snapshot = snapshot
+            state.failing = False
+
+    def live(self) -> tuple[list[tuple[t.Any, _WorkerState]], list[_QueueState]]:
+        """Running workers, and the queues they read (with a fresh read)."""
+        now_ns = time_ns()
+        with self._lock:
+            states = list(self._workers.items())
+        workers = []
+        queues: dict[int, _QueueState] = {}
+        for key, state in states:
+            worker = state.worker()
+            if worker is None or _stopped(worker):
+                with self._lock:
+                    self._workers.pop(key, None)
+                continue
+            workers.append((worker, state))
+            queue = state.queue
+            snapshot = queue.snapshot
+            if snapshot is not None and (
+                now_ns - snapshot.read_ns < _STALE_INTERVALS * queue.interval * _NS
+            ):
+                queues[id(queue)] = queue
+        return workers, list(queues.values())
+
+    def close(self) -> None:
+        with self._lock:
+            self._workers.clear()
+            self._queues.clear()
+
+
+# The gauges a meter keeps can be registered only once (the SDK ignores a second
+# registration of a name), so their callbacks read whichever QueueHealth is current.
+_current: QueueHealth | None = None
+_registered: weakref.WeakSet[t.Any] = weakref.WeakSet()
+
+
+def start(meter: Meter) -> QueueHealth:
+    """The QueueHealth of this instrument(), its gauges registered on ``meter``."""
+    global _current
+    _current = QueueHealth()
+    if meter not in _registered:
+        _register(meter)
+        _registered.add(meter)
+    return _current
+
+
+def stop(health: QueueHealth) -> None:
+    global _current
+    health.close()
+    if _current is health:
+        _current = None
+
+
+def _register(meter: Meter) -> None:
+    meter.create_observable_gauge(
+        SAQ_QUEUE_JOB_COUNT,
+        [_guarded(_jobs)],
+        unit="{job}",
+        description="Jobs in the queue by state: queued (ready), active, scheduled (later).",
+    )
+    meter.create_observable_gauge(
+        SAQ_QUEUE_OLDEST_JOB_AGE,
+        [_guarded(_oldest_age)],
+        unit="s",
+        description="How long the oldest ready job has waited to start (0 when none waits).",
+    )
+    meter.create_observable_gauge(
+        SAQ_QUEUE_WORKER_COUNT,
+        [_guarded(_workers_alive)],
+        unit="{worker}",
+        description="Workers alive on the queue, as SAQ's worker info says.",
+    )
+    meter.create_observable_gauge(
+        SAQ_WORKER_SLOT_BUSY,
+        [_guarded(_busy_slots)],
+        unit="{slot}",
+        description="Jobs this worker is running now.",
+    )
+    meter.create_observable_gauge(
+        SAQ_WORKER_SLOT_MAX,
+        [_guarded(_max_slots)],
+        unit="{slot}",
+        description="Jobs this worker runs at once at most (its concurrency).",
+    )
+
+
+Observe = t.Callable[[QueueHealth], "Iterable[Observation]"]
+
+
+def _guarded(observe: Observe) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def callback(options: CallbackOptions) -> Iterable[Observation]:
+        health = _current
+        if health is None:
+            return []
+        try:
+            return list(observe(health))
+        except Exception:  # never into the metric reader
+            logger.warning("could not observe the queue's health", exc_info=True)
+            return []
+
+    return callback
+
+
+def _jobs(health: QueueHealth) -> Iterable[Observation]:
+    for queue in health.live()[1]:
+        snapshot = t.cast("Snapshot", queue.snapshot)
+        for state, count in (
+            (_status.QUEUED, snapshot.queued),
+            (_status.ACTIVE, snapshot.active),
+            (SCHEDULED, snapshot.scheduled),
+        ):
+            yield Observation(count, {**queue.attributes, SAQ_JOB_STATE: state})
+
+
+def _oldest_age(health: QueueHealth) -> Iterable[Observation]:
+    for queue in health.live()[1]:
+        age = t.cast("Snapshot", queue.snapshot).oldest_age_s
+        if age is not None:
+            yield Observation(age, queue.attributes)
+
+
+def _workers_alive(health: QueueHealth) -> Iterable[Observation]:
+    for queue in health.live()[1]:
+        yield Observation(t.cast("Snapshot", queue.snapshot).workers, queue.attributes)
+
+
+def _busy_slots(health: QueueHealth) -> Iterable[Observation]:
+    for worker, state in health.live()[0]:
+        yield Observation(len(worker.job_task_contexts), state.worker_attributes)
+
+
+def _max_slots(health: QueueHealth) -> Iterable[Observation]:
+    for worker, state in health.live()[0]:
+        yield Observation(int(worker.concurrency), state.worker_attributes)
+
+
+def _stopped(worker: t.Any) -> bool:
+    event = getattr(worker, "event", None)
+    return bool(event is not None and event.is_set())
