@@ -9,9 +9,12 @@ import typing as t
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry import metrics
+from opentelemetry.metrics import _internal as metrics_api
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from saq.queue import Queue
+from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor
 from tests.workers import running_worker, wait_until
@@ -252,3 +255,34 @@ async def test_no_gauges_without_the_option_or_after_uninstrument(queue: Queue) 
     async with running_worker(queue, [quick], timers=TIMERS) as worker:
         await _two_worker_info_ticks(queue, worker)
         assert gauges(after) == {}
+
+
+async def test_nothing_is_read_while_no_meter_provider_could_record(
+    queue: Queue, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metrics_api, "_METER_PROVIDER", None)  # no SDK configured yet
+    monkeypatch.delenv("OTEL_PYTHON_METER_PROVIDER", raising=False)
+    reads = 0
+    original = queue.info
+
+    async def counted_info(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        nonlocal reads
+        reads += 1
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "info", counted_info)
+    instrumentor = SAQInstrumentor()
+    instrumentor.instrument(queue_health=True)
+    observer = RedisQueue.from_url(redis_url, name=queue.name)  # the test's own reads
+    await observer.connect()
+    try:
+        async with running_worker(queue, [quick], timers=TIMERS) as worker:
+            await _two_worker_info_ticks(observer, worker)
+            assert reads == 0
+            # A provider set later: the worker starts reading at its next tick.
+            monkeypatch.setattr(metrics_api, "_METER_PROVIDER", MeterProvider())
+            assert not isinstance(metrics.get_meter_provider(), metrics.NoOpMeterProvider)
+            await wait_until(lambda: reads > 0, timeout=20)
+    finally:
+        instrumentor.uninstrument()
+        await observer.disconnect()

@@ -171,7 +171,7 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._patches += warn_if_litestar_saq_otel()
         self._health: _health.QueueHealth | None = None
         if options.get("queue_health"):
-            self._health = _health.start(meter)
+            self._health = _health.start(meter, meters.check)
             self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info))
 
     def _uninstrument(self, **kwargs: t.Any) -> None:

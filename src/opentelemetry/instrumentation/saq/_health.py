@@ -53,6 +53,7 @@ SAQ_WORKER_SLOT_MAX = "saq.worker.slot.max"
 
 SCHEDULED = "scheduled"  # not a SAQ status: queued for later (a delay, a retry's backoff)
 _DEFAULT_INTERVAL = 10.0  # SAQ's default worker_info timer, seconds
+_MIN_TIMEOUT = 1.0  # seconds a read may take, however short the interval
 _STALE_INTERVALS = 3  # a read this many intervals old is no longer the queue's state
 _NS = 1_000_000_000
 
@@ -86,9 +87,14 @@ class _QueueState:
 
 
 class QueueHealth:
-    """Reads queues from their workers and hands the reads to the gauges."""
+    """Reads queues from their workers and hands the reads to the gauges.
 
-    def __init__(self) -> None:
+    ``recording()`` says whether a meter provider would record the gauges: until one is
+    configured (API only), no queue is read.
+    """
+
+    def __init__(self, recording: Callable[[], bool]) -> None:
+        self._recording = recording
         self._lock = threading.Lock()  # the reader's thread copies what the loop changes
         self._workers: dict[int, _WorkerState] = {}
         self._queues: dict[tuple[t.Any, ...], _QueueState] = {}
@@ -105,6 +111,8 @@ class QueueHealth:
 
     def _start_read(self, worker: t.Any) -> None:
         try:
+            if not self._recording():
+                return
             state = self._state(worker)
             queue = state.queue
             now_ns = time_ns()
@@ -141,7 +149,8 @@ class QueueHealth:
         try:
             # The gauges' own reads are not the app's operations: no Redis or SQL spans.
             with suppress_instrumentation():
-                snapshot = await asyncio.wait_for(_queue_snapshot.read(queue), state.queue.interval)
+                timeout = max(state.queue.interval, _MIN_TIMEOUT)
+                snapshot = await asyncio.wait_for(_queue_snapshot.read(queue), timeout)
         except Exception:
             state.queue.snapshot = None  # a vanished series, not a stale number
             if not state.failing:
@@ -185,10 +194,10 @@ _current: QueueHealth | None = None
 _registered: weakref.WeakSet[t.Any] = weakref.WeakSet()
 
 
-def start(meter: Meter) -> QueueHealth:
+def start(meter: Meter, recording: Callable[[], bool]) -> QueueHealth:
     """The QueueHealth of this instrument(), its gauges registered on ``meter``."""
     global _current
-    _current = QueueHealth()
+    _current = QueueHealth(recording)
     if meter not in _registered:
         _register(meter)
         _registered.add(meter)
