@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -84,9 +85,12 @@ class Processes:
     def producer(self) -> subprocess.Popen[str]:
         return self.procs["producer"]
 
-    def expect_line(self, line: str) -> None:
-        assert self.producer.stdout is not None
-        assert self.producer.stdout.readline().strip() == line  # blocks until said (or exit)
+    def expect_line(self, line: str, timeout: float = 60) -> None:
+        stdout = self.producer.stdout
+        assert stdout is not None
+        ready, _, _ = select.select([stdout], [], [], timeout)
+        assert ready, f"the producer did not say {line!r} in {timeout} s"
+        assert stdout.readline().strip() == line  # a dead producer says ""
 
     def stop(self, *names: str) -> None:
         for name in names or tuple(self.procs):
