@@ -59,7 +59,7 @@ _NS = 1_000_000_000
 
 
 class _WorkerState:
-    """One worker as the gauges see it; its snapshot is replaced whole, never mutated."""
+    """One worker as the gauges see it: its own attributes, its read under way."""
 
     __slots__ = ("failing", "queue", "reading", "worker", "worker_attributes")
 
@@ -75,7 +75,10 @@ class _WorkerState:
 
 
 class _QueueState:
-    """One queue of this process: its gauges' attributes and its last read."""
+    """One queue of this process: its gauges' attributes and its last read.
+
+    The snapshot is replaced whole, never mutated: the reader's thread may read it any time.
+    """
 
     __slots__ = ("attributes", "interval", "snapshot", "started_ns")
 
