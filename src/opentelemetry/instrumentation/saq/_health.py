@@ -22,19 +22,17 @@ import weakref
 from time import time_ns
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.metrics import CallbackOptions, Observation
 
-from opentelemetry.instrumentation.saq import _queue_snapshot, _queues, _status
+from opentelemetry.instrumentation.saq import _health_gauges, _queue_snapshot, _queues
 from opentelemetry.instrumentation.saq._attributes import (
     MESSAGING_CLIENT_ID,
     MESSAGING_DESTINATION_NAME,
     MESSAGING_SYSTEM,
     MESSAGING_SYSTEM_SAQ,
-    SAQ_JOB_STATE,
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
+    from collections.abc import Awaitable, Callable
 
     from opentelemetry.metrics import Meter
     from opentelemetry.util.types import AttributeValue
@@ -45,13 +43,6 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SAQ_QUEUE_JOB_COUNT = "saq.queue.job.count"
-SAQ_QUEUE_OLDEST_JOB_AGE = "saq.queue.oldest_job.age"
-SAQ_QUEUE_WORKER_COUNT = "saq.queue.worker.count"
-SAQ_WORKER_SLOT_BUSY = "saq.worker.slot.busy"
-SAQ_WORKER_SLOT_MAX = "saq.worker.slot.max"
-
-SCHEDULED = "scheduled"  # not a SAQ status: queued for later (a delay, a retry's backoff)
 _DEFAULT_INTERVAL = 10.0  # SAQ's default worker_info timer, seconds
 _MIN_TIMEOUT = 1.0  # seconds a read may take, however short the interval
 _STALE_INTERVALS = 3  # a read this many intervals old is no longer the queue's state
@@ -202,8 +193,12 @@ def start(meter: Meter, recording: Callable[[], bool]) -> QueueHealth:
     global _current
     _current = QueueHealth(recording)
     if meter not in _registered:
-        _register(meter)
+        _health_gauges.register(meter, _current_health)
         _registered.add(meter)
+    return _current
+
+
+def _current_health() -> QueueHealth | None:
     return _current
 
 
@@ -212,89 +207,6 @@ def stop(health: QueueHealth) -> None:
     health.close()
     if _current is health:
         _current = None
-
-
-def _register(meter: Meter) -> None:
-    meter.create_observable_gauge(
-        SAQ_QUEUE_JOB_COUNT,
-        [_guarded(_jobs)],
-        unit="{job}",
-        description="Jobs in the queue by state: queued (ready), active, scheduled (later).",
-    )
-    meter.create_observable_gauge(
-        SAQ_QUEUE_OLDEST_JOB_AGE,
-        [_guarded(_oldest_age)],
-        unit="s",
-        description="How long the oldest ready job has waited to start (0 when none waits).",
-    )
-    meter.create_observable_gauge(
-        SAQ_QUEUE_WORKER_COUNT,
-        [_guarded(_workers_alive)],
-        unit="{worker}",
-        description="Workers alive on the queue, as SAQ's worker info says.",
-    )
-    meter.create_observable_gauge(
-        SAQ_WORKER_SLOT_BUSY,
-        [_guarded(_busy_slots)],
-        unit="{slot}",
-        description="Jobs this worker is running now.",
-    )
-    meter.create_observable_gauge(
-        SAQ_WORKER_SLOT_MAX,
-        [_guarded(_max_slots)],
-        unit="{slot}",
-        description="Jobs this worker runs at once at most (its concurrency).",
-    )
-
-
-Observe = t.Callable[[QueueHealth], "Iterable[Observation]"]
-
-
-def _guarded(observe: Observe) -> Callable[[CallbackOptions], Iterable[Observation]]:
-    def callback(options: CallbackOptions) -> Iterable[Observation]:
-        health = _current
-        if health is None:
-            return []
-        try:
-            return list(observe(health))
-        except Exception:  # never into the metric reader
-            logger.warning("could not observe the queue's health", exc_info=True)
-            return []
-
-    return callback
-
-
-def _jobs(health: QueueHealth) -> Iterable[Observation]:
-    for queue in health.live()[1]:
-        snapshot = t.cast("Snapshot", queue.snapshot)
-        for state, count in (
-            (_status.QUEUED, snapshot.queued),
-            (_status.ACTIVE, snapshot.active),
-            (SCHEDULED, snapshot.scheduled),
-        ):
-            yield Observation(count, {**queue.attributes, SAQ_JOB_STATE: state})
-
-
-def _oldest_age(health: QueueHealth) -> Iterable[Observation]:
-    for queue in health.live()[1]:
-        age = t.cast("Snapshot", queue.snapshot).oldest_age_s
-        if age is not None:
-            yield Observation(age, queue.attributes)
-
-
-def _workers_alive(health: QueueHealth) -> Iterable[Observation]:
-    for queue in health.live()[1]:
-        yield Observation(t.cast("Snapshot", queue.snapshot).workers, queue.attributes)
-
-
-def _busy_slots(health: QueueHealth) -> Iterable[Observation]:
-    for worker, state in health.live()[0]:
-        yield Observation(len(worker.job_task_contexts), state.worker_attributes)
-
-
-def _max_slots(health: QueueHealth) -> Iterable[Observation]:
-    for worker, state in health.live()[0]:
-        yield Observation(int(worker.concurrency), state.worker_attributes)
 
 
 def _stopped(worker: t.Any) -> bool:
