@@ -79,11 +79,18 @@ async def test_jobs_run_and_are_measured_without_an_sdk(
     assert {k: p.value for k, p in sent.items()} == {base(queue, "send"): 2}
     process = by_attributes(found["messaging.process.duration"])
     assert {k: p.count for k, p in process.items()} == {
-        base(queue, "process", **{"saq.job.status": "complete"}): 1,
-        base(queue, "process", **{"saq.job.status": "failed", "error.type": "ValueError"}): 1,
+        base(queue, "process", **{"saq.job.function": "add", "saq.job.status": "complete"}): 1,
+        base(
+            queue,
+            "process",
+            **{"saq.job.function": "fails", "saq.job.status": "failed", "error.type": "ValueError"},
+        ): 1,
     }
     wait = by_attributes(found["saq.job.queue.wait"])
-    assert {k: p.count for k, p in wait.items()} == {base(queue, "process"): 2}
+    assert {k: p.count for k, p in wait.items()} == {
+        base(queue, "process", **{"saq.job.function": "add"}): 1,
+        base(queue, "process", **{"saq.job.function": "fails"}): 1,
+    }
 
 
 async def test_duplicates_and_failed_enqueues_are_measured_without_an_sdk(

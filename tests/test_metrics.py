@@ -112,16 +112,25 @@ async def test_counts_and_histograms_match_the_jobs_and_attempts(
     assert {k: p.value for k, p in consumed.items()} == {base(queue, "process"): 5}
 
     process = by_attributes(found["messaging.process.duration"])
+
+    def of(function: str, **extra: str) -> frozenset[tuple[str, t.Any]]:
+        return base(queue, "process", **{"saq.job.function": function, **extra})
+
     assert {k: p.count for k, p in process.items()} == {
-        base(queue, "process", **{"saq.job.status": "complete"}): 3,
-        base(queue, "process", **{"saq.job.status": "queued", "error.type": "ConnectionError"}): 1,
-        base(queue, "process", **{"saq.job.status": "failed", "error.type": "ValueError"}): 1,
+        of("ok", **{"saq.job.status": "complete"}): 2,
+        of("fails_once", **{"saq.job.status": "complete"}): 1,
+        of("fails_once", **{"saq.job.status": "queued", "error.type": "ConnectionError"}): 1,
+        of("always_fails", **{"saq.job.status": "failed", "error.type": "ValueError"}): 1,
     }
     assert all(p.sum >= 0 for p in process.values())
 
     wait = by_attributes(found["saq.job.queue.wait"])
-    assert {k: p.count for k, p in wait.items()} == {base(queue, "process"): 5}
-    assert tuple(wait[base(queue, "process")].explicit_bounds) == QUEUE_WAIT_BUCKETS
+    assert {k: p.count for k, p in wait.items()} == {
+        of("ok"): 2,
+        of("fails_once"): 2,
+        of("always_fails"): 1,
+    }
+    assert tuple(wait[of("ok")].explicit_bounds) == QUEUE_WAIT_BUCKETS
 
 
 async def test_a_failed_enqueue_is_counted_with_its_error_type(
@@ -152,3 +161,30 @@ async def test_nothing_more_is_recorded_after_uninstrument(
     after = points(reader)["messaging.client.sent.messages"][0].value
     metered.instrument()  # the fixture's teardown uninstruments
     assert (before, after) == (1, 1)
+
+
+async def nightly(ctx: Ctx) -> None:
+    return None
+
+
+async def test_the_function_on_points_is_one_the_worker_registered_or_other(
+    queue: RedisQueue, reader: InMemoryMetricReader, metered: SAQInstrumentor, exporter: t.Any
+) -> None:
+    from saq import CronJob
+
+    await queue.enqueue("ok")
+    await queue.enqueue("nightly")  # registered through the worker's cron jobs
+    await queue.enqueue("made_up_by_a_producer")  # not registered: SAQ fails it
+    await queue.enqueue("another_unknown")
+    cron = CronJob(nightly, cron="0 0 1 1 *")  # never due during the test
+    async with running_worker(queue, [ok], cron_jobs=[cron]):
+        await wait_for_spans(exporter, f"process {queue.name}", 4)
+
+    found = points(reader)
+    functions = {
+        (p.attributes["saq.job.function"], p.attributes["saq.job.status"]): p.count
+        for p in found["messaging.process.duration"]
+    }
+    assert functions == {("ok", "complete"): 1, ("nightly", "complete"): 1, ("_OTHER", "failed"): 2}
+    waits = {p.attributes["saq.job.function"]: p.count for p in found["saq.job.queue.wait"]}
+    assert waits == {"ok": 1, "nightly": 1, "_OTHER": 2}

@@ -1,11 +1,18 @@
-"""OpenTelemetry for the demo: a real SDK provider, OTLP export when asked, SAQ instrumented."""
+"""OpenTelemetry for the demo: real SDK providers, OTLP export when asked, SAQ instrumented.
+
+With OTEL_EXPORTER_OTLP_ENDPOINT set (the Docker set-up), spans and metrics go out over
+OTLP/HTTP; the workers report their queue's health (``queue_health=True``), which the
+Grafana dashboard of docker/ shows.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -31,5 +38,16 @@ def setup(service_name: str) -> TracerProvider:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         logger.info("exporting spans with OTLP/HTTP")
     trace.set_tracer_provider(provider)
-    SAQInstrumentor().instrument()
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        metrics.set_meter_provider(_meter_provider(provider.resource))
+        logger.info("exporting metrics with OTLP/HTTP")
+    SAQInstrumentor().instrument(queue_health=True)
     return provider
+
+
+def _meter_provider(resource: Resource) -> MeterProvider:
+    """Metrics every OTEL_METRIC_EXPORT_INTERVAL ms (60 s by default) to the OTLP endpoint."""
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+    return MeterProvider(metric_readers=[reader], resource=resource)

@@ -2,15 +2,18 @@
 
 compose.yml and the collector's config (otel-collector.yaml) are read as YAML and checked
 for what the collector needs to run the pipeline (every component it names is defined) and
-for where the telemetry goes: every process to the collector, the collector to Jaeger.
+for where the telemetry goes: every process to the collector, the collector's spans to
+Jaeger and its metrics to Prometheus, Prometheus to Grafana's provisioned data source.
 
 The processes compose would start are run for real by test_end_to_end.py (same commands,
-same environment variables, a real Redis and a real OTLP receiver).
+same environment variables, a real Redis and a real OTLP receiver); the dashboard's and the
+alert rules' queries run on a real Prometheus in tests/dashboards/.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -30,8 +33,8 @@ SERVICES = COMPOSE["services"]
 DEMO = ("app", "worker-1", "worker-2")
 
 
-def test_compose_runs_redis_jaeger_v2_a_collector_the_app_and_two_workers() -> None:
-    assert set(SERVICES) == {"redis", "jaeger", "otel-collector", *DEMO}
+def test_compose_runs_redis_jaeger_v2_a_collector_prometheus_grafana_the_app_and_workers() -> None:
+    assert set(SERVICES) == {"redis", "jaeger", "otel-collector", "prometheus", "grafana", *DEMO}
     assert SERVICES["redis"]["image"].startswith("redis:")
     # Jaeger v2 (v1's all-in-one reached its end of life on 31 December 2025).
     assert re.fullmatch(r"jaegertracing/jaeger:2\.\d+\.\d+", SERVICES["jaeger"]["image"])
@@ -40,16 +43,26 @@ def test_compose_runs_redis_jaeger_v2_a_collector_the_app_and_two_workers() -> N
         r"otel/opentelemetry-collector(-contrib)?:0\.\d+\.\d+", SERVICES["otel-collector"]["image"]
     )
     assert "8000:8000" in SERVICES["app"]["ports"]
+    assert re.fullmatch(r"prom/prometheus:v2\.\d+\.\d+", SERVICES["prometheus"]["image"])
+    assert "9090:9090" in SERVICES["prometheus"]["ports"]
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", SERVICES["grafana"]["image"])
+    assert "3000:3000" in SERVICES["grafana"]["ports"]
+
+
+def mounts(service: str) -> dict[str, Path]:
+    """Where compose mounts each file or folder of docker/ in the service's container."""
+    found = {}
+    for volume in SERVICES[service]["volumes"]:
+        source, target = volume.split(":")[:2]
+        found[target] = ROOT / "docker" / source
+    return found
 
 
 def collector_config() -> dict[str, t.Any]:
     """The config file compose mounts where the collector's --config option reads it."""
     collector = SERVICES["otel-collector"]
     (option,) = [arg for arg in collector["command"] if arg.startswith("--config=")]
-    mounted = {}
-    for volume in collector["volumes"]:
-        source, target = volume.split(":")[:2]
-        mounted[target] = ROOT / "docker" / source
+    mounted = mounts("otel-collector")
     config: dict[str, t.Any] = yaml.safe_load(mounted[option.removeprefix("--config=")].read_text())
     return config
 
@@ -139,3 +152,65 @@ def test_the_dockerfile_builds_what_compose_runs() -> None:
     assert 'CMD ["python", "-m", "examples.demo"]' in dockerfile
     for name in DEMO:
         assert SERVICES[name]["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
+
+
+def test_the_collector_serves_the_metrics_that_prometheus_scrapes() -> None:
+    config = collector_config()
+    metrics = config["service"]["pipelines"]["metrics"]
+    assert metrics["receivers"] == ["otlp"]
+    assert metrics["processors"] == ["memory_limiter", "batch"]
+    assert metrics["exporters"] == ["prometheus"]
+    exporter = config["exporters"]["prometheus"]
+    port = exporter["endpoint"].rsplit(":", 1)[1]
+    # A stopped worker's gauges must leave soon, or SAQNoWorkerAlive would wait for them.
+    assert exporter["metric_expiration"] == "1m"
+
+    prometheus = SERVICES["prometheus"]
+    (option,) = [arg for arg in prometheus["command"] if arg.startswith("--config.file=")]
+    mounted = mounts("prometheus")
+    scrape = yaml.safe_load(mounted[option.removeprefix("--config.file=")].read_text())
+    (job,) = scrape["scrape_configs"]
+    assert job["static_configs"] == [{"targets": [f"otel-collector:{port}"]}]
+    assert job["honor_labels"] is True  # each process stays its own instance
+    # The rules Prometheus loads are the file tests/dashboards/ checks with promtool.
+    (rules,) = scrape["rule_files"]
+    assert mounted[rules] == ROOT / "docker" / "prometheus" / "saq-alerts.yml"
+    assert set(prometheus["depends_on"]) == {"otel-collector"}
+
+
+def test_grafana_provisions_prometheus_and_the_dashboard() -> None:
+    mounted = mounts("grafana")
+    provisioning = mounted["/etc/grafana/provisioning"]
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert source["type"] == "prometheus"
+    assert source["url"] == "http://prometheus:9090"
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "saq.yml").read_text())["providers"]
+    folder = mounted[provider["options"]["path"]]
+    dashboard = json.loads((folder / "saq-queues.json").read_text())
+    # Every panel, its queries and the queue picker read the provisioned data source.
+    uids = {panel["datasource"]["uid"] for panel in dashboard["panels"]}
+    uids |= {t["datasource"]["uid"] for panel in dashboard["panels"] for t in panel["targets"]}
+    uids |= {variable["datasource"]["uid"] for variable in dashboard["templating"]["list"]}
+    assert uids == {source["uid"]}
+    home = SERVICES["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{provider['options']['path']}/saq-queues.json"
+    titles = {panel["title"] for panel in dashboard["panels"]}
+    assert len(titles) == len(dashboard["panels"]) >= 8
+
+
+def test_the_demo_exports_metrics_and_its_workers_report_queue_health() -> None:
+    check = (
+        "from opentelemetry import metrics; from saq import Worker; "
+        "from opentelemetry.sdk.metrics import MeterProvider; "
+        "import examples.demo.worker; "
+        "assert isinstance(metrics.get_meter_provider(), MeterProvider); "
+        "assert Worker.worker_info.__code__.co_name == 'traced_worker_info'"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+        **SERVICES["worker-1"]["environment"],
+        "REDIS_URL": "redis://127.0.0.1:1",
+    }
+    subprocess.run([sys.executable, "-c", check], cwd=ROOT, env=env, check=True)

@@ -29,6 +29,9 @@ Options of ``instrument()``:
   attempt starts, before the user's ``before_process`` hooks.
   Hooks may be plain functions or coroutine functions; one that raises is logged and
   never breaks an enqueue or a job.
+- ``queue_health``: when True, workers report their queue's health as gauges (jobs by
+  state, the oldest ready job's age, workers alive, busy slots against concurrency),
+  read once per SAQ's ``worker_info`` timer (see ``_health``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from opentelemetry.instrumentation.saq import _configured
+from opentelemetry.instrumentation.saq import _configured, _health
 from opentelemetry.instrumentation.saq._attributes import SCHEMA_URL
 from opentelemetry.instrumentation.saq._consumer import Consumer
 from opentelemetry.instrumentation.saq._hooks import SpanHook
@@ -73,6 +76,7 @@ class InstrumentOptions(t.TypedDict, total=False):
     argument_policy: ArgumentPolicy
     send_hook: SpanHook
     process_hook: SpanHook
+    queue_health: bool
     skip_dep_check: bool  # BaseInstrumentor's own: instrument whatever SAQ is installed
 
 
@@ -165,10 +169,18 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for owner in _queues_overriding("finish_abort"):
             self._patches.append(patch(owner, "finish_abort", consumer.wrap_finish_abort))
         self._patches += warn_if_litestar_saq_otel()
+        self._health: _health.QueueHealth | None = None
+        if options.get("queue_health"):
+            self._health = _health.start(meter, meters.check)
+            self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info))
 
     def _uninstrument(self, **kwargs: t.Any) -> None:
         restore(getattr(self, "_patches", ()))
         self._patches = []
+        health: _health.QueueHealth | None = getattr(self, "_health", None)
+        if health is not None:
+            _health.stop(health)
+            self._health = None
 
 
 def _queues_overriding(name: str) -> list[type]:

@@ -41,9 +41,11 @@ __all__ = [
     "SAQ_JOB_FUNCTION",
     "SAQ_JOB_KEY",
     "SAQ_JOB_KWARGS",
+    "SAQ_JOB_OTHER_FUNCTION",
     "SAQ_JOB_QUEUE_WAIT_MS",
     "SAQ_JOB_RETRIES",
     "SAQ_JOB_SCHEDULED",
+    "SAQ_JOB_STATE",
     "SAQ_JOB_STATUS",
     "SAQ_JOB_TIMEOUT",
     "SAQ_JOB_WILL_RETRY",
@@ -74,6 +76,12 @@ SAQ_JOB_STATUS = "saq.job.status"
 SAQ_JOB_WILL_RETRY = "saq.job.will_retry"
 SAQ_JOB_QUEUE_WAIT_MS = "saq.job.queue_wait_ms"
 SAQ_JOB_KWARGS = "saq.job.kwargs"
+# On metric points, saq.job.function is one of the functions the worker registered (cron
+# jobs' included) or this, as the conventions spell a value outside a known set: a job
+# naming any other function must not open a time series of its own.
+SAQ_JOB_OTHER_FUNCTION = "_OTHER"
+# Where a job is, for the queue-health gauges: queued (ready), active, or scheduled.
+SAQ_JOB_STATE = "saq.job.state"
 # Kept beside messaging.client.id (the same value) for dashboards built on earlier releases.
 SAQ_WORKER_ID = "saq.worker.id"
 

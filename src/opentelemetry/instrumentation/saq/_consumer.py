@@ -31,12 +31,14 @@ from opentelemetry.instrumentation.saq._attributes import (
     ERROR_TYPE,
     MESSAGING_CLIENT_ID,
     SAQ_JOB_ATTEMPT,
+    SAQ_JOB_OTHER_FUNCTION,
     SAQ_JOB_QUEUE_WAIT_MS,
     SAQ_JOB_STATUS,
     SAQ_JOB_WILL_RETRY,
     SAQ_WORKER_ID,
     job_attributes,
 )
+from opentelemetry.instrumentation.saq._metrics import registered_function
 from opentelemetry.instrumentation.saq._outcome import Outcome, judge
 from opentelemetry.instrumentation.saq._timing import attempt_start_ns, now_ms, queue_wait_ms
 
@@ -62,6 +64,7 @@ class _Attempt(t.NamedTuple):
     token: Token[Context]
     facts: QueueFacts
     started_ns: int
+    function: str  # saq.job.function on its metric points: registered, or _OTHER
 
 
 # The attempt this worker task started; read back in _after_process.
@@ -191,12 +194,15 @@ class Consumer:
         # Baggage from the producer travels on even when the span only links to it.
         attempt_context = parent if span is None else trace.set_span_in_context(span, parent)
         token = context.attach(attempt_context)
-        _ATTEMPT.set(_Attempt(span, token, facts, started_ns))
-        if self._meters.check():
+        metered = self._meters.check()
+        function = registered_function(worker, job) if metered else SAQ_JOB_OTHER_FUNCTION
+        _ATTEMPT.set(_Attempt(span, token, facts, started_ns, function))
+        if metered:
             try:
                 if wait_ms is None:
                     wait_ms = queue_wait_ms(job)
-                self._instruments.record_start(facts, None if wait_ms is None else wait_ms / 1000)
+                wait = None if wait_ms is None else wait_ms / 1000
+                self._instruments.record_start(facts, function, wait)
             except Exception:
                 logger.warning("could not record the attempt's start", exc_info=True)
         return span if span is not None and span.is_recording() else None
@@ -263,7 +269,7 @@ class Consumer:
             try:
                 seconds = max(0, time_ns() - attempt.started_ns) / 1e9
                 self._instruments.record_outcome(
-                    attempt.facts, seconds, outcome.status, outcome.error
+                    attempt.facts, attempt.function, seconds, outcome.status, outcome.error
                 )
             except Exception:
                 logger.warning("could not record the outcome of the attempt", exc_info=True)

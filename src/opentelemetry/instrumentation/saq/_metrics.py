@@ -2,8 +2,9 @@
 
 Attribute sets are small and fixed (system, operation name and type, queue, broker
 address and port, and on failures ``error.type``; process points also carry
-``saq.job.status``): no job id, key or function, which would make every job its own
-time series. Each set is built once per queue and outcome (see ``_queues``).
+``saq.job.status``, and process and queue-wait points ``saq.job.function``, bounded by the
+functions the worker registered): no job id or key, which would make every job its own
+time series. Each set is built once per queue, function and outcome (see ``_queues``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from opentelemetry.semconv._incubating.metrics.messaging_metrics import (
     MESSAGING_PROCESS_DURATION,
 )
 
-from opentelemetry.instrumentation.saq._attributes import ERROR_TYPE, SAQ_JOB_STATUS
+from opentelemetry.instrumentation.saq._attributes import (
+    ERROR_TYPE,
+    SAQ_JOB_FUNCTION,
+    SAQ_JOB_OTHER_FUNCTION,
+    SAQ_JOB_STATUS,
+)
 
 if t.TYPE_CHECKING:
     from opentelemetry.metrics import Meter
@@ -83,15 +89,29 @@ class Instruments:
             self.sent_messages.add(1, attributes)
         self.operation_duration.record(seconds, attributes)
 
-    def record_start(self, facts: QueueFacts, wait_seconds: float | None) -> None:
+    def record_start(self, facts: QueueFacts, function: str, wait_seconds: float | None) -> None:
+        """An attempt started; ``function``: a registered function's name, or _OTHER."""
         self.consumed_messages.add(1, facts.process)
         if wait_seconds is not None:
-            self.queue_wait.record(wait_seconds, facts.process)
+            self.queue_wait.record(wait_seconds, function_attributes(facts, function))
 
     def record_outcome(
-        self, facts: QueueFacts, seconds: float, status: str, error: str | None
+        self, facts: QueueFacts, function: str, seconds: float, status: str, error: str | None
     ) -> None:
-        self.process_duration.record(seconds, outcome_attributes(facts, status, error))
+        self.process_duration.record(seconds, outcome_attributes(facts, function, status, error))
+
+
+def registered_function(worker: t.Any, job: t.Any) -> str:
+    """The job's function name if the worker registered it (cron jobs' too), else _OTHER.
+
+    A job names its function as a string anyone can write: only the worker's own set keeps
+    the metric's attribute values bounded.
+    """
+    try:
+        function: str = job.function
+        return function if function in worker.functions else SAQ_JOB_OTHER_FUNCTION
+    except Exception:  # a worker without SAQ's functions dict, an unhashable name
+        return SAQ_JOB_OTHER_FUNCTION
 
 
 def send_error_attributes(facts: QueueFacts, error: str) -> Attributes:
@@ -101,11 +121,20 @@ def send_error_attributes(facts: QueueFacts, error: str) -> Attributes:
     return attributes
 
 
-def outcome_attributes(facts: QueueFacts, status: str, error: str | None) -> Attributes:
-    key = (status, error)
+def function_attributes(facts: QueueFacts, function: str) -> Attributes:
+    attributes = facts.functions.get(function)
+    if attributes is None:
+        attributes = facts.functions[function] = {**facts.process, SAQ_JOB_FUNCTION: function}
+    return attributes
+
+
+def outcome_attributes(
+    facts: QueueFacts, function: str, status: str, error: str | None
+) -> Attributes:
+    key = (function, status, error)
     attributes = facts.outcomes.get(key)
     if attributes is None:
-        attributes = {**facts.process, SAQ_JOB_STATUS: status}
+        attributes = {**function_attributes(facts, function), SAQ_JOB_STATUS: status}
         if error is not None:
             attributes[ERROR_TYPE] = error
         facts.outcomes[key] = attributes

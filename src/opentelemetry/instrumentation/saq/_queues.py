@@ -39,6 +39,7 @@ class QueueFacts:
     """One queue's names and shared attributes (never mutate the dicts)."""
 
     __slots__ = (
+        "functions",
         "name",
         "outcomes",
         "process",
@@ -58,8 +59,10 @@ class QueueFacts:
         # starts with these alone, and metric points carry the same set.
         self.send: Attributes = self._operation(SEND)
         self.process: Attributes = self._operation(PROCESS)
-        # Metric attribute sets by (status, error type) and by error type, filled as met.
-        self.outcomes: dict[tuple[str, str | None], Attributes] = {}
+        # Metric attribute sets by job function (bounded by the caller: registered names
+        # and _OTHER), by (function, status, error type) and by error type, filled as met.
+        self.functions: dict[str, Attributes] = {}
+        self.outcomes: dict[tuple[str, str, str | None], Attributes] = {}
         self.send_errors: dict[str, Attributes] = {}
 
     def _operation(self, operation: str) -> Attributes:

@@ -27,6 +27,9 @@ FINAL = frozenset((COMPLETE, FAILED, ABORTED))
 UNSUCCESSFUL = frozenset((FAILED, ABORTED))
 """Final statuses that carry an error."""
 
+SCHEDULED = "scheduled"
+"""Where the queue-health gauges count a job queued for later (a delay, a retry's backoff)."""
+
 RETRYING = "retrying"
 """What the trace pages call a job waiting on its retry (SAQ says queued)."""
 """Statuses of a job that has not started its (next) attempt."""

@@ -1,0 +1,214 @@
+"""Queue-health gauges: how many jobs wait, how late the next one starts, who is working.
+
+Opt-in: ``instrument(queue_health=True)``. A worker reads its queue once per SAQ's
+``worker_info`` timer (10 s by default), right after SAQ has written the worker's own
+info: the clock SAQ already runs, off every job's path. The read runs in a task of its
+own with a timeout, so a slow broker delays neither SAQ's write nor any job; two workers
+of one process on one queue share a read. The gauges' callbacks run in the metric
+reader's thread (an export, a Prometheus scrape) and only look at the last read.
+
+Every worker reports its queue's gauges: the values are the queue's, not the worker's, so
+a dashboard takes ``max`` per queue (a gauge is not additive), and any live worker keeps
+the series alive. Busy slots and concurrency are the worker's own, with its id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import typing as t
+import weakref
+from time import time_ns
+
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+from opentelemetry.instrumentation.saq import _health_gauges, _queue_snapshot, _queues
+from opentelemetry.instrumentation.saq._attributes import (
+    MESSAGING_CLIENT_ID,
+    MESSAGING_DESTINATION_NAME,
+    MESSAGING_SYSTEM,
+    MESSAGING_SYSTEM_SAQ,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from opentelemetry.metrics import Meter
+    from opentelemetry.util.types import AttributeValue
+
+    from opentelemetry.instrumentation.saq._queue_snapshot import Snapshot
+
+    Attributes = dict[str, AttributeValue]
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT_INTERVAL = 10.0  # SAQ's default worker_info timer, seconds
+_MIN_TIMEOUT = 1.0  # seconds a read may take, however short the interval
+_STALE_INTERVALS = 3  # a read this many intervals old is no longer the queue's state
+_NS = 1_000_000_000
+
+
+class _WorkerState:
+    """One worker as the gauges see it: its own attributes, its read under way."""
+
+    __slots__ = ("failing", "queue", "reading", "worker", "worker_attributes")
+
+    def __init__(self, worker: t.Any, queue: _QueueState) -> None:
+        self.worker = weakref.ref(worker)
+        self.queue = queue
+        self.worker_attributes: Attributes = {
+            **queue.attributes,
+            MESSAGING_CLIENT_ID: str(worker.id),
+        }
+        self.reading: asyncio.Task[None] | None = None
+        self.failing = False
+
+
+class _QueueState:
+    """One queue of this process: its gauges' attributes and its last read.
+
+    The snapshot is replaced whole, never mutated: the reader's thread may read it any time.
+    """
+
+    __slots__ = ("attributes", "interval", "snapshot", "started_ns")
+
+    def __init__(self, attributes: Attributes, interval: float) -> None:
+        self.attributes = attributes
+        self.interval = interval
+        self.snapshot: Snapshot | None = None
+        self.started_ns = 0  # when this process last started reading the queue
+
+
+class QueueHealth:
+    """Reads queues from their workers and hands the reads to the gauges.
+
+    ``recording()`` says whether a meter provider would record the gauges: until one is
+    configured (API only), no queue is read.
+    """
+
+    def __init__(self, recording: Callable[[], bool]) -> None:
+        self._recording = recording
+        self._lock = threading.Lock()  # the reader's thread copies what the loop changes
+        self._workers: dict[int, _WorkerState] = {}
+        self._queues: dict[tuple[t.Any, ...], _QueueState] = {}
+
+    def wrap_worker_info(
+        self, worker_info: Callable[..., Awaitable[t.Any]]
+    ) -> Callable[..., t.Any]:
+        async def traced_worker_info(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            info = await worker_info(worker, *args, **kwargs)
+            self._start_read(worker)
+            return info
+
+        return traced_worker_info
+
+    def _start_read(self, worker: t.Any) -> None:
+        try:
+            if not self._recording():
+                return
+            state = self._state(worker)
+            queue = state.queue
+            now_ns = time_ns()
+            if state.reading is not None and not state.reading.done():
+                return  # the last read is still under way: never two at once
+            if now_ns - queue.started_ns < queue.interval * _NS / 2:
+                return  # another worker of this process read the queue just now
+            queue.started_ns = now_ns
+            state.reading = asyncio.get_running_loop().create_task(self._read(state, worker.queue))
+        except Exception:
+            logger.warning("could not start reading the queue's health", exc_info=True)
+
+    def _state(self, worker: t.Any) -> _WorkerState:
+        state = self._workers.get(id(worker))
+        if state is not None and state.worker() is worker:
+            return state
+        facts = _queues.facts(worker.queue)
+        attributes: Attributes = {
+            MESSAGING_SYSTEM: MESSAGING_SYSTEM_SAQ,
+            MESSAGING_DESTINATION_NAME: facts.name,
+            **facts.server,
+        }
+        interval = float(getattr(worker, "timers", {}).get("worker_info", _DEFAULT_INTERVAL))
+        key = tuple(sorted(attributes.items()))
+        with self._lock:
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = _QueueState(attributes, interval)
+            queue.interval = min(queue.interval, interval)
+            state = self._workers[id(worker)] = _WorkerState(worker, queue)
+        return state
+
+    async def _read(self, state: _WorkerState, queue: t.Any) -> None:
+        try:
+            # The gauges' own reads are not the app's operations: no Redis or SQL spans.
+            with suppress_instrumentation():
+                timeout = max(state.queue.interval, _MIN_TIMEOUT)
+                snapshot = await asyncio.wait_for(_queue_snapshot.read(queue), timeout)
+        except Exception:
+            state.queue.snapshot = None  # a vanished series, not a stale number
+            if not state.failing:
+                logger.warning("could not read the health of queue %s", queue.name, exc_info=True)
+            state.failing = True
+        else:
+            state.queue.snapshot = snapshot
+            state.failing = False
+
+    def live(self) -> tuple[list[tuple[t.Any, _WorkerState]], list[_QueueState]]:
+        """Running workers, and the queues they read (with a fresh read)."""
+        now_ns = time_ns()
+        with self._lock:
+            states = list(self._workers.items())
+        workers = []
+        queues: dict[int, _QueueState] = {}
+        for key, state in states:
+            worker = state.worker()
+            if worker is None or _stopped(worker):
+                with self._lock:
+                    self._workers.pop(key, None)
+                continue
+            workers.append((worker, state))
+            queue = state.queue
+            snapshot = queue.snapshot
+            if snapshot is not None and (
+                now_ns - snapshot.read_ns < _STALE_INTERVALS * queue.interval * _NS
+            ):
+                queues[id(queue)] = queue
+        return workers, list(queues.values())
+
+    def close(self) -> None:
+        with self._lock:
+            self._workers.clear()
+            self._queues.clear()
+
+
+# The gauges a meter keeps can be registered only once (the SDK ignores a second
+# registration of a name), so their callbacks read whichever QueueHealth is current.
+_current: QueueHealth | None = None
+_registered: weakref.WeakSet[t.Any] = weakref.WeakSet()
+
+
+def start(meter: Meter, recording: Callable[[], bool]) -> QueueHealth:
+    """The QueueHealth of this instrument(), its gauges registered on ``meter``."""
+    global _current
+    _current = QueueHealth(recording)
+    if meter not in _registered:
+        _health_gauges.register(meter, _current_health)
+        _registered.add(meter)
+    return _current
+
+
+def _current_health() -> QueueHealth | None:
+    return _current
+
+
+def stop(health: QueueHealth) -> None:
+    global _current
+    health.close()
+    if _current is health:
+        _current = None
+
+
+def _stopped(worker: t.Any) -> bool:
+    event = getattr(worker, "event", None)
+    return bool(event is not None and event.is_set())
