@@ -56,6 +56,10 @@ async def test_redis_stopped_and_restarted_loses_no_acknowledged_job(
     await queue.connect()
     acknowledged: dict[str, int] = {}
     refused: list[BaseException] = []
+    started: list[str] = []  # attempts that reached before_process, where our span starts
+
+    async def count_started(ctx: Ctx) -> None:
+        started.append(ctx["job"].key)
 
     async def enqueue_many(start: int) -> None:
         for n in range(start, start + 40):
@@ -69,7 +73,9 @@ async def test_redis_stopped_and_restarted_loses_no_acknowledged_job(
             await asyncio.sleep(0.005)
 
     try:
-        async with running_worker(queue, [double], concurrency=5) as worker:
+        async with running_worker(
+            queue, [double], concurrency=5, before_process=[count_started]
+        ) as worker:
             await enqueue_many(0)
             server.stop()  # mid-stream: the worker is still processing
             await enqueue_many(100)  # refused while Redis is down, by redis-py, not by us
@@ -95,8 +101,11 @@ async def test_redis_stopped_and_restarted_loses_no_acknowledged_job(
     assert [job.status if job else None for job in jobs] == [Status.COMPLETE] * len(acknowledged)
     assert [job.result for job in jobs if job] == [n * 2 for n in acknowledged.values()]
     # Every attempt's span ended (one per attempt), and the refused enqueues' spans say why.
+    # SAQ may count one attempt more than ran: when Redis goes away as the worker writes a
+    # job ACTIVE, the write can land with its reply lost; SAQ then never calls
+    # before_process for it (nor we), and its sweep re-queues the job later.
     attempts = sum(job.attempts for job in jobs if job)
-    assert len(spans_named(exporter, "process restart")) == attempts
+    assert len(spans_named(exporter, "process restart")) == len(started) <= attempts
     sends = spans_named(exporter, "send restart")
     assert len(sends) == len(acknowledged) + len(refused)
     failed_sends = [s for s in sends if s.status.status_code.name == "ERROR"]
