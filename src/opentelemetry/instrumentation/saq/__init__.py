@@ -29,11 +29,17 @@ Options of ``instrument()``:
   attempt starts, before the user's ``before_process`` hooks.
   Hooks may be plain functions or coroutine functions; one that raises is logged and
   never breaks an enqueue or a job.
+- ``enable_internal_instrumentation``: when True, other instrumentations (Redis, psycopg,
+  aiohttp-client) trace every call SAQ's own machinery makes, as before 0.x: the
+  schedule, sweep, stats and abort polling, the dequeue. Off by default: a worker's
+  machinery runs with instrumentation suppressed, outside the user's code.
+- ``internal_instrumentation_in_jobs``: when False, SAQ's own calls inside a send or
+  process span (the enqueue script, the status writes after the job ran) are suppressed
+  too; by default they are traced as the span's children.
 """
 
 from __future__ import annotations
 
-import importlib
 import typing as t
 
 from opentelemetry import metrics, trace
@@ -47,9 +53,10 @@ from opentelemetry.instrumentation.saq._consumer import Consumer
 from opentelemetry.instrumentation.saq._hooks import SpanHook
 from opentelemetry.instrumentation.saq._litestar_saq import warn_if_litestar_saq_otel
 from opentelemetry.instrumentation.saq._metrics import Instruments
-from opentelemetry.instrumentation.saq._patching import patch, restore
+from opentelemetry.instrumentation.saq._patching import patch, queue_classes_defining, restore
 from opentelemetry.instrumentation.saq._producer import Producer
 from opentelemetry.instrumentation.saq._propagation import META_KEY
+from opentelemetry.instrumentation.saq._quiet import Quiet
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.package import _instruments
 from opentelemetry.instrumentation.saq.version import __version__
@@ -73,6 +80,8 @@ class InstrumentOptions(t.TypedDict, total=False):
     argument_policy: ArgumentPolicy
     send_hook: SpanHook
     process_hook: SpanHook
+    enable_internal_instrumentation: bool
+    internal_instrumentation_in_jobs: bool
     skip_dep_check: bool  # BaseInstrumentor's own: instrument whatever SAQ is installed
 
 
@@ -142,7 +151,13 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from saq.queue.base import Queue
         from saq.worker import Worker
 
-        self._patches = [
+        # SAQ's machinery out of other instrumentations' sight (see _quiet): some patches
+        # go under our wrappers, some over them.
+        quiet = None
+        if not options.get("enable_internal_instrumentation", False):
+            quiet = Quiet(in_jobs=bool(options.get("internal_instrumentation_in_jobs", True)))
+        self._patches = quiet.patches_under_ours() if quiet is not None else []
+        self._patches += [
             patch(Queue, "enqueue", producer.wrap_enqueue),
             patch(Queue, "_before_enqueue", producer.wrap_before_enqueue),
             patch(Queue, "map", producer.wrap_map),
@@ -165,6 +180,8 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for owner in _queues_overriding("finish_abort"):
             self._patches.append(patch(owner, "finish_abort", consumer.wrap_finish_abort))
         self._patches += warn_if_litestar_saq_otel()
+        if quiet is not None:
+            self._patches += quiet.patches_over_ours()
 
     def _uninstrument(self, **kwargs: t.Any) -> None:
         restore(getattr(self, "_patches", ()))
@@ -172,13 +189,9 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
 
 def _queues_overriding(name: str) -> list[type]:
-    """SAQ's own queue classes that define ``name`` themselves (their extras installed)."""
-    found = []
-    for module, class_name in (("saq.queue.redis", "RedisQueue"), ("saq.queue.http", "HttpQueue")):
-        try:
-            owner = getattr(importlib.import_module(module), class_name)
-        except Exception:  # that queue's extra (redis, aiohttp) is not installed
-            continue
-        if name in owner.__dict__:
-            found.append(owner)
-    return found
+    """SAQ's Redis and HTTP queue classes that define ``name`` themselves."""
+    return [
+        owner
+        for owner in queue_classes_defining(name)
+        if owner.__name__ in ("RedisQueue", "HttpQueue")
+    ]
