@@ -36,6 +36,8 @@ Options of ``instrument()``:
 - ``internal_instrumentation_in_jobs``: when False, SAQ's own calls inside a send or
   process span (the enqueue script, the status writes after the job ran) are suppressed
   too; by default they are traced as the span's children.
+- ``flush_timeout``: seconds a stopping worker waits for the tracer and meter providers
+  to export what they buffer (default 5; 0 turns the flush off).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.saq import _configured
 from opentelemetry.instrumentation.saq._attributes import SCHEMA_URL
 from opentelemetry.instrumentation.saq._consumer import Consumer
+from opentelemetry.instrumentation.saq._flush import DEFAULT_FLUSH_TIMEOUT, Flush
 from opentelemetry.instrumentation.saq._hooks import SpanHook
 from opentelemetry.instrumentation.saq._litestar_saq import warn_if_litestar_saq_otel
 from opentelemetry.instrumentation.saq._metrics import Instruments
@@ -82,6 +85,7 @@ class InstrumentOptions(t.TypedDict, total=False):
     process_hook: SpanHook
     enable_internal_instrumentation: bool
     internal_instrumentation_in_jobs: bool
+    flush_timeout: float
     skip_dep_check: bool  # BaseInstrumentor's own: instrument whatever SAQ is installed
 
 
@@ -182,6 +186,12 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._patches += warn_if_litestar_saq_otel()
         if quiet is not None:
             self._patches += quiet.patches_over_ours()
+        flush = Flush(
+            tracer_provider,
+            meter_provider,
+            float(options.get("flush_timeout", DEFAULT_FLUSH_TIMEOUT)),
+        )
+        self._patches.append(patch(Worker, "stop", flush.wrap_stop))
 
     def _uninstrument(self, **kwargs: t.Any) -> None:
         restore(getattr(self, "_patches", ()))
