@@ -5,9 +5,10 @@ a root trace of every command: the schedule script every second, the stats write
 dequeue, the job fetch, the status write before the attempt. SAQ's machinery runs under
 the standard suppression key of ``opentelemetry-instrumentation`` instead, and only there:
 
-- The worker's upkeep tasks (schedule, sweep, stats, abort polling) and its process tasks
-  (dequeue, Postgres' listen and polling, the ACTIVE status write) are created inside a
-  quiet context, and so are ``Queue.connect`` and ``disconnect`` (Postgres' migrations).
+- The worker's upkeep tasks (schedule, sweep, stats, abort polling) are created inside a
+  quiet context; each ``Worker.process`` (dequeue, Postgres' listen and polling, the
+  ACTIVE status write) runs in one, and so do ``Queue.connect`` and ``disconnect``
+  (Postgres' migrations).
 - The quiet context remembers the context it was made from; where the user's code starts
   inside SAQ's machinery, that context is attached again ("lifted"): at the top of
   ``_before_process`` until the end of ``_after_process`` (the user's hooks and the job's
@@ -126,8 +127,10 @@ class Quiet:
         from saq.worker import Worker
 
         patches = [
+            # Tasks the upkeep creates inherit its quiet context; a process task attaches
+            # its own, so that nothing quiet is left behind in SAQ's done-callbacks.
             patch(Worker, "upkeep", _quiet),
-            patch(Worker, "_process", _quiet_process),
+            patch(Worker, "process", _quiet),
             patch(Worker, "_before_process", _lifted_before_process),
             patch(Worker, "_after_process", _lifted_after_process),
         ]
@@ -142,18 +145,6 @@ def _quiet(method: Method) -> Method:
             return await method(*args, **kwargs)
 
     return quiet
-
-
-def _quiet_process(start_process: Callable[..., None]) -> Callable[..., None]:
-    # Worker._process creates the task that dequeues and runs one job; it runs again as
-    # that task's done-callback, in the quiet context it was registered from.
-    def quiet_process(worker: t.Any, *args: t.Any) -> None:
-        if OUTSIDE.get() is not None:
-            return start_process(worker, *args)
-        with quieted():
-            return start_process(worker, *args)
-
-    return quiet_process
 
 
 def _lifted_before_process(before_process: Method) -> Method:
