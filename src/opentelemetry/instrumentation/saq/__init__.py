@@ -30,7 +30,7 @@ Options of ``instrument()``:
   Hooks may be plain functions or coroutine functions; one that raises is logged and
   never breaks an enqueue or a job.
 - ``enable_internal_instrumentation``: when True, other instrumentations (Redis, psycopg,
-  aiohttp-client) trace every call SAQ's own machinery makes, as before 0.x: the
+  aiohttp-client) trace every call SAQ's own machinery makes, as before quiet workers: the
   schedule, sweep, stats and abort polling, the dequeue. Off by default: a worker's
   machinery runs with instrumentation suppressed, outside the user's code.
 - ``internal_instrumentation_in_jobs``: when False, SAQ's own calls inside a send or

@@ -63,26 +63,6 @@ def only_saq_is_quiet() -> bool:
 
 
 @contextlib.contextmanager
-def quieted() -> Iterator[None]:
-    """Suppress other instrumentations, unless they are suppressed already.
-
-    Already suppressed (by the user, or quiet already): left as it is, so that the user's
-    suppression stays theirs and nothing of ours lifts it.
-    """
-    outside = context.get_current()
-    if outside.get(_SUPPRESS_INSTRUMENTATION_KEY) or outside.get(_SUPPRESS_PLAIN):
-        yield
-        return
-    token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, outside))
-    outside_token = OUTSIDE.set(outside)
-    try:
-        yield
-    finally:
-        OUTSIDE.reset(outside_token)
-        context.detach(token)
-
-
-@contextlib.contextmanager
 def lifted() -> Iterator[None]:
     """The context SAQ's machinery was quieted from, while the user's code runs."""
     lift = _lift()
@@ -140,9 +120,20 @@ class Quiet:
 
 
 def _quiet(method: Method) -> Method:
+    # Plain code, no context manager: Worker.process runs once per job.
     async def quiet(*args: t.Any, **kwargs: t.Any) -> t.Any:
-        with quieted():
+        outside = context.get_current()
+        if outside.get(_SUPPRESS_INSTRUMENTATION_KEY) or outside.get(_SUPPRESS_PLAIN):
+            # Suppressed already (by the user, or quiet already): the user's suppression
+            # stays theirs, and nothing of ours lifts it.
             return await method(*args, **kwargs)
+        token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, outside))
+        outside_token = OUTSIDE.set(outside)
+        try:
+            return await method(*args, **kwargs)
+        finally:
+            OUTSIDE.reset(outside_token)
+            context.detach(token)
 
     return quiet
 
