@@ -139,8 +139,10 @@ class Producer:
         return traced_enqueue
 
     def wrap_before_enqueue(self, before_enqueue: BeforeEnqueue) -> BeforeEnqueue:
+        quiet_outside = _quiet.OUTSIDE.get  # bound once: this runs on every enqueue
+
         async def traced_before_enqueue(queue: Queue, job: Job) -> None:
-            if _quiet.OUTSIDE.get() is not None:
+            if quiet_outside() is not None:
                 # An enqueue of SAQ's quiet machinery (a cron tick): not for the user's code.
                 with _quiet.lifted():
                     return await traced_before_enqueue(queue, job)
