@@ -32,11 +32,19 @@ Options of ``instrument()``:
 - ``queue_health``: when True, workers report their queue's health as gauges (jobs by
   state, the oldest ready job's age, workers alive, busy slots against concurrency),
   read once per SAQ's ``worker_info`` timer (see ``_health``).
+- ``enable_internal_instrumentation``: when True, other instrumentations (Redis, psycopg,
+  aiohttp-client) trace every call SAQ's own machinery makes, as before quiet workers: the
+  schedule, sweep, stats and abort polling, the dequeue. Off by default: a worker's
+  machinery runs with instrumentation suppressed, outside the user's code.
+- ``internal_instrumentation_in_jobs``: when False, SAQ's own calls inside a send or
+  process span (the enqueue script, the status writes after the job ran) are suppressed
+  too; by default they are traced as the span's children.
+- ``flush_timeout``: seconds a stopping worker waits for the tracer and meter providers
+  to export what they buffer (default 5; 0 turns the flush off).
 """
 
 from __future__ import annotations
 
-import importlib
 import typing as t
 
 from opentelemetry import metrics, trace
@@ -47,12 +55,14 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.saq import _configured, _health
 from opentelemetry.instrumentation.saq._attributes import SCHEMA_URL
 from opentelemetry.instrumentation.saq._consumer import Consumer
+from opentelemetry.instrumentation.saq._flush import DEFAULT_FLUSH_TIMEOUT, Flush
 from opentelemetry.instrumentation.saq._hooks import SpanHook
 from opentelemetry.instrumentation.saq._litestar_saq import warn_if_litestar_saq_otel
 from opentelemetry.instrumentation.saq._metrics import Instruments
-from opentelemetry.instrumentation.saq._patching import patch, restore
+from opentelemetry.instrumentation.saq._patching import patch, queue_classes_defining, restore
 from opentelemetry.instrumentation.saq._producer import Producer
 from opentelemetry.instrumentation.saq._propagation import META_KEY
+from opentelemetry.instrumentation.saq._quiet import Quiet
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.package import _instruments
 from opentelemetry.instrumentation.saq.version import __version__
@@ -77,6 +87,9 @@ class InstrumentOptions(t.TypedDict, total=False):
     send_hook: SpanHook
     process_hook: SpanHook
     queue_health: bool
+    enable_internal_instrumentation: bool
+    internal_instrumentation_in_jobs: bool
+    flush_timeout: float
     skip_dep_check: bool  # BaseInstrumentor's own: instrument whatever SAQ is installed
 
 
@@ -146,7 +159,13 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from saq.queue.base import Queue
         from saq.worker import Worker
 
-        self._patches = [
+        # SAQ's machinery out of other instrumentations' sight (see _quiet): some patches
+        # go under our wrappers, some over them.
+        quiet = None
+        if not options.get("enable_internal_instrumentation", False):
+            quiet = Quiet(in_jobs=bool(options.get("internal_instrumentation_in_jobs", True)))
+        self._patches = quiet.patches_under_ours() if quiet is not None else []
+        self._patches += [
             patch(Queue, "enqueue", producer.wrap_enqueue),
             patch(Queue, "_before_enqueue", producer.wrap_before_enqueue),
             patch(Queue, "map", producer.wrap_map),
@@ -173,6 +192,14 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if options.get("queue_health"):
             self._health = _health.start(meter, meters.check)
             self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info))
+        if quiet is not None:
+            self._patches += quiet.patches_over_ours()
+        flush = Flush(
+            tracer_provider,
+            meter_provider,
+            float(options.get("flush_timeout", DEFAULT_FLUSH_TIMEOUT)),
+        )
+        self._patches.append(patch(Worker, "stop", flush.wrap_stop))
 
     def _uninstrument(self, **kwargs: t.Any) -> None:
         restore(getattr(self, "_patches", ()))
@@ -184,13 +211,9 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
 
 def _queues_overriding(name: str) -> list[type]:
-    """SAQ's own queue classes that define ``name`` themselves (their extras installed)."""
-    found = []
-    for module, class_name in (("saq.queue.redis", "RedisQueue"), ("saq.queue.http", "HttpQueue")):
-        try:
-            owner = getattr(importlib.import_module(module), class_name)
-        except Exception:  # that queue's extra (redis, aiohttp) is not installed
-            continue
-        if name in owner.__dict__:
-            found.append(owner)
-    return found
+    """SAQ's Redis and HTTP queue classes that define ``name`` themselves."""
+    return [
+        owner
+        for owner in queue_classes_defining(name)
+        if owner.__name__ in ("RedisQueue", "HttpQueue")
+    ]

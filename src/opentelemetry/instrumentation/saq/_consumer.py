@@ -26,7 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from opentelemetry.instrumentation.saq import _hooks, _propagation, _queues, _status
+from opentelemetry.instrumentation.saq import _hooks, _propagation, _queues, _quiet, _status
 from opentelemetry.instrumentation.saq._attributes import (
     ERROR_TYPE,
     MESSAGING_CLIENT_ID,
@@ -139,7 +139,8 @@ class Consumer:
 
     def wrap_retry(self, retry: Callable[..., Awaitable[None]]) -> Callable[..., t.Any]:
         async def traced_retry(queue: t.Any, job: Job, *args: t.Any, **kwargs: t.Any) -> None:
-            if not is_instrumentation_enabled() or not (
+            enabled = is_instrumentation_enabled() or _quiet.only_saq_is_quiet()
+            if not enabled or not (
                 self._spans.check() or self._meters.check() or _propagation.carries_context(job)
             ):
                 # Nothing here would read when the retry is due: leave the job as it is.

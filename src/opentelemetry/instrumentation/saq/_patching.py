@@ -8,6 +8,7 @@ wrapper there is. ``uninstrument()`` puts back the identical original objects.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import typing as t
 from types import ModuleType
@@ -44,3 +45,21 @@ def restore(patches: t.Iterable[Patch]) -> None:
                 getattr(item.owner, "__qualname__", item.owner.__name__),
                 item.name,
             )
+
+
+def queue_classes_defining(name: str) -> list[type]:
+    """SAQ's queue classes whose own body defines ``name`` (those whose extras are installed)."""
+    found = []
+    for module, class_name in (
+        ("saq.queue.base", "Queue"),
+        ("saq.queue.redis", "RedisQueue"),
+        ("saq.queue.postgres", "PostgresQueue"),
+        ("saq.queue.http", "HttpQueue"),
+    ):
+        try:
+            owner = getattr(importlib.import_module(module), class_name)
+        except Exception:  # that queue's extra (redis, psycopg, aiohttp) is not installed
+            continue
+        if name in owner.__dict__:
+            found.append(owner)
+    return found

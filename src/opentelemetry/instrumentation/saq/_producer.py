@@ -24,7 +24,7 @@ from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from opentelemetry.instrumentation.saq import _capture, _hooks, _propagation, _queues
+from opentelemetry.instrumentation.saq import _capture, _hooks, _propagation, _queues, _quiet
 from opentelemetry.instrumentation.saq._attributes import (
     CODE_FILE_PATH,
     CODE_FUNCTION_NAME,
@@ -117,7 +117,7 @@ class Producer:
 
     def wrap_enqueue(self, enqueue: Enqueue) -> Enqueue:
         async def traced_enqueue(queue: Queue, *args: t.Any, **kwargs: t.Any) -> Job | None:
-            if not is_instrumentation_enabled():
+            if not is_instrumentation_enabled() and not _quiet.only_saq_is_quiet():
                 return await enqueue(queue, *args, **kwargs)
             send = self._start(queue, args, kwargs)
             if send is None:
@@ -139,7 +139,13 @@ class Producer:
         return traced_enqueue
 
     def wrap_before_enqueue(self, before_enqueue: BeforeEnqueue) -> BeforeEnqueue:
+        quiet_outside = _quiet.OUTSIDE.get  # bound once: this runs on every enqueue
+
         async def traced_before_enqueue(queue: Queue, job: Job) -> None:
+            if quiet_outside() is not None:
+                # An enqueue of SAQ's quiet machinery (a cron tick): not for the user's code.
+                with _quiet.lifted():
+                    return await traced_before_enqueue(queue, job)
             # The user's hooks first: one of them may replace job.meta.
             await before_enqueue(queue, job)
             send = _SENDING.get()
