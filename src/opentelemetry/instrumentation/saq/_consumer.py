@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import typing as t
-from collections import OrderedDict
 from contextvars import ContextVar
 from time import time_ns
 
@@ -57,16 +56,40 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class _Attempt(t.NamedTuple):
-    span: Span | None  # None when no span could record (no SDK) or it failed to start
-    token: Token[Context]
-    facts: QueueFacts
-    started_ns: int
+# Which attempt: its queue (the object), the job's key, and when it started (epoch ms, as
+# the worker stored it). SAQ's abort loop hands finish_abort a copy of the job read from
+# that queue, normally the attempt's own record; but an abort writes the aborting client's
+# copy of the job, whose start time (and attempt count) may be stale.
+AttemptId = tuple[int, str, int]
+
+
+class _Attempt:
+    """One attempt in flight, from its start in _before_process to its end."""
+
+    __slots__ = ("abort", "facts", "id", "span", "started_ns", "token")
+
+    def __init__(
+        self,
+        span: Span | None,  # None when no span could record (no SDK) or it failed to start
+        token: Token[Context],
+        facts: QueueFacts,
+        started_ns: int,
+        attempt_id: AttemptId,
+    ) -> None:
+        self.span = span
+        self.token = token
+        self.facts = facts
+        self.started_ns = started_ns
+        self.id = attempt_id
+        # SAQ's abort loop finished this attempt as aborted, with this reason ("" if none).
+        self.abort: str | None = None
 
 
 # The attempt this worker task started; read back in _after_process.
 _ATTEMPT: ContextVar[_Attempt | None] = ContextVar("saq_attempt", default=None)
-_MAX_ABORTED = 256
+# Attempts whose _after_process never ran (their worker task was destroyed) are dropped
+# from the registry beyond this many, oldest first.
+_MAX_IN_FLIGHT = 4096
 # The job SAQ is re-queueing in this task, while Queue.retry runs (see wrap_retry_delay).
 _RETRYING: ContextVar[t.Any] = ContextVar("saq_retrying", default=None)
 
@@ -89,11 +112,11 @@ class Consumer:
         self._meters = meters
         self._use_links = use_links
         self._process_hook = process_hook
-        # Keys of jobs SAQ's abort loop finished as aborted here, read by the attempt as it
-        # ends: SAQ 0.20 finishes a job whose function swallowed the abort as complete
-        # before the abort loop records it aborted. Bounded: an entry no attempt claims
-        # (the attempt ended first) must not accumulate.
-        self._aborted: OrderedDict[str, bool] = OrderedDict()
+        # The attempts in flight in this process, for SAQ's abort loop to mark the one it
+        # finished as aborted: SAQ 0.20 finishes a job whose function swallowed the abort
+        # as complete before the abort loop records it aborted. An abort that comes after
+        # its attempt ended finds nothing and is dropped: it belongs to no later attempt.
+        self._in_flight: dict[AttemptId, _Attempt] = {}
 
     def wrap_before_process(self, before_process: Hook) -> Hook:
         async def traced_before_process(worker: t.Any, ctx: t.Any) -> None:
@@ -125,9 +148,9 @@ class Consumer:
     ) -> Callable[..., Awaitable[None]]:
         async def traced_finish_abort(queue: t.Any, job: Job, *args: t.Any, **kw: t.Any) -> None:
             try:
-                self._aborted[job.key] = True
-                while len(self._aborted) > _MAX_ABORTED:
-                    self._aborted.popitem(last=False)
+                attempt = self._aborting(queue, job)
+                if attempt is not None:
+                    attempt.abort = job.error or ""
             except Exception:
                 logger.warning("could not note the abort of a job", exc_info=True)
             await finish_abort(queue, job, *args, **kw)
@@ -162,10 +185,28 @@ class Consumer:
 
         return traced_next_retry_delay
 
+    def _aborting(self, queue: t.Any, job: Job) -> _Attempt | None:
+        """The attempt in flight that SAQ's abort loop is finishing as aborted, if any.
+
+        The one that started when the queue's copy of the job says; else, as SAQ's abort
+        loop finds a task by key (a later attempt of a key replacing an earlier one), the
+        latest attempt of that key on that queue.
+        """
+        attempt = self._in_flight.get((id(queue), job.key, job.started))
+        if attempt is not None:
+            return attempt
+        same_key = [
+            candidate
+            for (queue_id, key, _), candidate in self._in_flight.items()
+            if queue_id == id(queue) and key == job.key
+        ]
+        return max(same_key, key=lambda candidate: candidate.id[2], default=None)
+
     def _start(self, worker: t.Any, job: Job) -> Span | None:
         """Start the attempt: its span when one could record, its context, its metrics."""
         try:
             facts = _queues.facts(job.get_queue())
+            attempt_id = (id(job.queue), job.key, job.started)
             now_ns = time_ns()
             started_ns = attempt_start_ns(job, now_ns)
             producer = _propagation.extract(job)
@@ -191,7 +232,12 @@ class Consumer:
         # Baggage from the producer travels on even when the span only links to it.
         attempt_context = parent if span is None else trace.set_span_in_context(span, parent)
         token = context.attach(attempt_context)
-        _ATTEMPT.set(_Attempt(span, token, facts, started_ns))
+        attempt = _Attempt(span, token, facts, started_ns, attempt_id)
+        _ATTEMPT.set(attempt)
+        in_flight = self._in_flight
+        in_flight[attempt.id] = attempt
+        if len(in_flight) > _MAX_IN_FLIGHT:
+            del in_flight[next(iter(in_flight))]
         if self._meters.check():
             try:
                 if wait_ms is None:
@@ -246,10 +292,10 @@ class Consumer:
 
     def _end(self, attempt: _Attempt, worker: t.Any, ctx: t.Any) -> None:
         """End the attempt by what SAQ decided: its span and its metric point, each alone."""
+        if self._in_flight.get(attempt.id) is attempt:
+            del self._in_flight[attempt.id]
         try:
-            job = ctx["job"]
-            aborted = self._aborted.pop(job.key, False)
-            outcome = judge(job, ctx.get("exception"), _stopping(worker), aborted)
+            outcome = judge(ctx["job"], ctx.get("exception"), _stopping(worker), attempt.abort)
         except Exception:
             logger.warning("could not judge the outcome of the attempt", exc_info=True)
             outcome = Outcome(_status.UNKNOWN, "_OTHER", None, False)
