@@ -36,7 +36,7 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_WORKER_ID,
     job_attributes,
 )
-from opentelemetry.instrumentation.saq._outcome import Outcome, judge
+from opentelemetry.instrumentation.saq._outcome import Outcome, judge, retry_not_written
 from opentelemetry.instrumentation.saq._timing import attempt_start_ns, now_ms, queue_wait_ms
 
 if t.TYPE_CHECKING:
@@ -66,7 +66,7 @@ AttemptId = tuple[int, str, int]
 class _Attempt:
     """One attempt in flight, from its start in _before_process to its end."""
 
-    __slots__ = ("abort", "facts", "id", "span", "started_ns", "token")
+    __slots__ = ("abort", "facts", "id", "retry_error", "span", "started_ns", "token")
 
     def __init__(
         self,
@@ -83,6 +83,8 @@ class _Attempt:
         self.id = attempt_id
         # SAQ's abort loop finished this attempt as aborted, with this reason ("" if none).
         self.abort: str | None = None
+        # SAQ set the job queued for a retry, and then writing the retry raised this.
+        self.retry_error: BaseException | None = None
 
 
 # The attempt this worker task started; read back in _after_process.
@@ -169,6 +171,13 @@ class Consumer:
             token = _RETRYING.set(job)
             try:
                 await retry(queue, job, *args, **kwargs)
+            except BaseException as exc:
+                # The job reads queued, but the queue may hold it anything: the attempt
+                # (a worker re-queueing its own job) must not claim a retry.
+                attempt = _ATTEMPT.get()
+                if attempt is not None and attempt.id[1] == job.key:
+                    attempt.retry_error = exc
+                raise
             finally:
                 _RETRYING.reset(token)
 
@@ -296,6 +305,8 @@ class Consumer:
             del self._in_flight[attempt.id]
         try:
             outcome = judge(ctx["job"], ctx.get("exception"), _stopping(worker), attempt.abort)
+            if attempt.retry_error is not None:
+                outcome = retry_not_written(outcome, attempt.retry_error)
         except Exception:
             logger.warning("could not judge the outcome of the attempt", exc_info=True)
             outcome = Outcome(_status.UNKNOWN, "_OTHER", None, False)

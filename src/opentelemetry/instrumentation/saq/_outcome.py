@@ -64,6 +64,22 @@ def judge(
     return Outcome(status, None, None, False)
 
 
+def retry_not_written(outcome: Outcome, retry_error: BaseException) -> Outcome:
+    """The outcome once SAQ's write of the attempt's retry raised ``retry_error``.
+
+    SAQ sets the job queued before it writes the retry: when that write fails (the queue
+    went away), the job may be held queued, still active, or complete (a finish whose reply
+    was lost), so what became of it is unknown; the attempt's own error stays its error.
+    """
+    cause = outcome.exception or retry_error
+    kind = outcome.error if outcome.error is not None else error_type(retry_error)
+    retry_failure = f"the retry could not be written: {error_type(retry_error)}: {retry_error}"
+    description = (
+        f"{outcome.description}; {retry_failure}" if outcome.description else retry_failure
+    )
+    return Outcome(_status.UNKNOWN, kind, description, False, cause)
+
+
 def _aborted(job: Job, reason: str | None) -> Outcome:
     """An aborted attempt; re-queued when SAQ's sweep aborted it and attempts are left.
 
