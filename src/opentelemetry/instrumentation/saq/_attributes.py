@@ -47,7 +47,6 @@ __all__ = [
     "SAQ_JOB_STATUS",
     "SAQ_JOB_TIMEOUT",
     "SAQ_JOB_WILL_RETRY",
-    "SAQ_WORKER_ID",
     "SCHEMA_URL",
     "SEND",
     "SERVER_ADDRESS",
@@ -74,8 +73,6 @@ SAQ_JOB_STATUS = "saq.job.status"
 SAQ_JOB_WILL_RETRY = "saq.job.will_retry"
 SAQ_JOB_QUEUE_WAIT_MS = "saq.job.queue_wait_ms"
 SAQ_JOB_KWARGS = "saq.job.kwargs"
-# Kept beside messaging.client.id (the same value) for dashboards built on earlier releases.
-SAQ_WORKER_ID = "saq.worker.id"
 
 # Where the enqueue was called (the conventions' code.* attributes, spelled out because
 # older opentelemetry-semantic-conventions releases lack these constants).

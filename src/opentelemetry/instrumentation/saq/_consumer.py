@@ -33,7 +33,6 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_QUEUE_WAIT_MS,
     SAQ_JOB_STATUS,
     SAQ_JOB_WILL_RETRY,
-    SAQ_WORKER_ID,
     job_attributes,
 )
 from opentelemetry.instrumentation.saq._outcome import Outcome, judge, retry_not_written
@@ -288,7 +287,7 @@ class Consumer:
         attributes[SAQ_JOB_ATTEMPT] = job.attempts
         worker_id = getattr(worker, "id", None) or getattr(job, "worker_id", None)
         if worker_id is not None:
-            attributes[MESSAGING_CLIENT_ID] = attributes[SAQ_WORKER_ID] = str(worker_id)
+            attributes[MESSAGING_CLIENT_ID] = str(worker_id)
         if wait_ms is not None:
             attributes[SAQ_JOB_QUEUE_WAIT_MS] = wait_ms
         span.set_attributes(attributes)
