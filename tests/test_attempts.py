@@ -180,6 +180,8 @@ async def test_an_attempt_the_sweep_aborts_says_the_job_will_retry_when_saq_requ
 OVERLAPPING = {"schedule": 1, "worker_info": 10, "sweep": 1, "abort": 2}
 
 
+# SAQ 0.20's worker forgets a job's task by key when either attempt ends, and this
+# sequence goes otherwise there; the overlap came with SAQ 0.26.4's worker.
 @pytest.mark.skipif(not hasattr(Queue, "swept_error_message"), reason="SAQ 0.26's behaviour")
 @pytest.mark.usefixtures("instrumented")
 async def test_overlapping_attempts_of_one_key_each_get_their_own_span_outcome_and_point(
