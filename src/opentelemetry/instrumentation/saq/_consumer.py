@@ -91,6 +91,8 @@ _ATTEMPT: ContextVar[_Attempt | None] = ContextVar("saq_attempt", default=None)
 # Attempts whose _after_process never ran (their worker task was destroyed) are dropped
 # from the registry beyond this many, oldest first.
 _MAX_IN_FLIGHT = 4096
+# Set while SAQ finishes an abort in this task (see wrap_finish_abort).
+_FINISHING_ABORT: ContextVar[bool] = ContextVar("saq_finishing_abort", default=False)
 # The job SAQ is re-queueing in this task, while Queue.retry runs (see wrap_retry_delay).
 _RETRYING: ContextVar[t.Any] = ContextVar("saq_retrying", default=None)
 
@@ -148,13 +150,21 @@ class Consumer:
         self, finish_abort: Callable[..., Awaitable[None]]
     ) -> Callable[..., Awaitable[None]]:
         async def traced_finish_abort(queue: t.Any, job: Job, *args: t.Any, **kw: t.Any) -> None:
+            if _FINISHING_ABORT.get():
+                # Queue's own, reached through super() after a round trip of SAQ's Redis or
+                # HTTP queue: noted once already, when its attempt was surely in flight.
+                return await finish_abort(queue, job, *args, **kw)
             try:
                 attempt = self._aborting(queue, job)
                 if attempt is not None:
                     attempt.abort = job.error or ""
             except Exception:
                 logger.warning("could not note the abort of a job", exc_info=True)
-            await finish_abort(queue, job, *args, **kw)
+            token = _FINISHING_ABORT.set(True)
+            try:
+                await finish_abort(queue, job, *args, **kw)
+            finally:
+                _FINISHING_ABORT.reset(token)
 
         return traced_finish_abort
 
