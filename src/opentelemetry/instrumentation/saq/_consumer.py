@@ -26,6 +26,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from opentelemetry.instrumentation.saq import _hooks, _propagation, _queues, _status
+from opentelemetry.instrumentation.saq._attempt import MAX_IN_FLIGHT, Attempt, InFlight, aborting
 from opentelemetry.instrumentation.saq._attributes import (
     ERROR_TYPE,
     MESSAGING_CLIENT_ID,
@@ -40,7 +41,6 @@ from opentelemetry.instrumentation.saq._timing import attempt_start_ns, now_ms, 
 
 if t.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-    from contextvars import Token
 
     from opentelemetry.trace import Span, Tracer
     from saq.job import Job
@@ -55,42 +55,8 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-# Which attempt: its queue (the object), the job's key, and when it started (epoch ms, as
-# the worker stored it). SAQ's abort loop hands finish_abort a copy of the job read from
-# that queue, normally the attempt's own record; but an abort writes the aborting client's
-# copy of the job, whose start time (and attempt count) may be stale.
-AttemptId = tuple[int, str, int]
-
-
-class _Attempt:
-    """One attempt in flight, from its start in _before_process to its end."""
-
-    __slots__ = ("abort", "facts", "id", "retry_error", "span", "started_ns", "token")
-
-    def __init__(
-        self,
-        span: Span | None,  # None when no span could record (no SDK) or it failed to start
-        token: Token[Context],
-        facts: QueueFacts,
-        started_ns: int,
-        attempt_id: AttemptId,
-    ) -> None:
-        self.span = span
-        self.token = token
-        self.facts = facts
-        self.started_ns = started_ns
-        self.id = attempt_id
-        # SAQ's abort loop finished this attempt as aborted, with this reason ("" if none).
-        self.abort: str | None = None
-        # SAQ set the job queued for a retry, and then writing the retry raised this.
-        self.retry_error: BaseException | None = None
-
-
 # The attempt this worker task started; read back in _after_process.
-_ATTEMPT: ContextVar[_Attempt | None] = ContextVar("saq_attempt", default=None)
-# Attempts whose _after_process never ran (their worker task was destroyed) are dropped
-# from the registry beyond this many, oldest first.
-_MAX_IN_FLIGHT = 4096
+_ATTEMPT: ContextVar[Attempt | None] = ContextVar("saq_attempt", default=None)
 # Set while SAQ finishes an abort in this task (see wrap_finish_abort).
 _FINISHING_ABORT: ContextVar[bool] = ContextVar("saq_finishing_abort", default=False)
 # The job SAQ is re-queueing in this task, while Queue.retry runs (see wrap_retry_delay).
@@ -119,7 +85,7 @@ class Consumer:
         # finished as aborted: SAQ 0.20 finishes a job whose function swallowed the abort
         # as complete before the abort loop records it aborted. An abort that comes after
         # its attempt ended finds nothing and is dropped: it belongs to no later attempt.
-        self._in_flight: dict[AttemptId, _Attempt] = {}
+        self._in_flight: InFlight = {}
 
     def wrap_before_process(self, before_process: Hook) -> Hook:
         async def traced_before_process(worker: t.Any, ctx: t.Any) -> None:
@@ -155,7 +121,7 @@ class Consumer:
                 # HTTP queue: noted once already, when its attempt was surely in flight.
                 return await finish_abort(queue, job, *args, **kw)
             try:
-                attempt = self._aborting(queue, job)
+                attempt = aborting(self._in_flight, queue, job)
                 if attempt is not None:
                     attempt.abort = job.error or ""
             except Exception:
@@ -203,23 +169,6 @@ class Consumer:
 
         return traced_next_retry_delay
 
-    def _aborting(self, queue: t.Any, job: Job) -> _Attempt | None:
-        """The attempt in flight that SAQ's abort loop is finishing as aborted, if any.
-
-        The one that started when the queue's copy of the job says; else, as SAQ's abort
-        loop finds a task by key (a later attempt of a key replacing an earlier one), the
-        latest attempt of that key on that queue.
-        """
-        attempt = self._in_flight.get((id(queue), job.key, job.started))
-        if attempt is not None:
-            return attempt
-        same_key = [
-            candidate
-            for (queue_id, key, _), candidate in self._in_flight.items()
-            if queue_id == id(queue) and key == job.key
-        ]
-        return max(same_key, key=lambda candidate: candidate.id[2], default=None)
-
     def _start(self, worker: t.Any, job: Job) -> Span | None:
         """Start the attempt: its span when one could record, its context, its metrics."""
         try:
@@ -250,11 +199,11 @@ class Consumer:
         # Baggage from the producer travels on even when the span only links to it.
         attempt_context = parent if span is None else trace.set_span_in_context(span, parent)
         token = context.attach(attempt_context)
-        attempt = _Attempt(span, token, facts, started_ns, attempt_id)
+        attempt = Attempt(span, token, facts, started_ns, attempt_id)
         _ATTEMPT.set(attempt)
         in_flight = self._in_flight
         in_flight[attempt.id] = attempt
-        if len(in_flight) > _MAX_IN_FLIGHT:
+        if len(in_flight) > MAX_IN_FLIGHT:
             del in_flight[next(iter(in_flight))]
         if self._meters.check():
             try:
@@ -308,7 +257,7 @@ class Consumer:
             else:
                 logger.debug("job %s carries no usable trace context; a root span", job.key)
 
-    def _end(self, attempt: _Attempt, worker: t.Any, ctx: t.Any) -> None:
+    def _end(self, attempt: Attempt, worker: t.Any, ctx: t.Any) -> None:
         """End the attempt by what SAQ decided: its span and its metric point, each alone."""
         if self._in_flight.get(attempt.id) is attempt:
             del self._in_flight[attempt.id]
