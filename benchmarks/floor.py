@@ -49,7 +49,6 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_RETRIES,
     SAQ_JOB_STATUS,
     SAQ_JOB_TIMEOUT,
-    SAQ_WORKER_ID,
 )
 from opentelemetry.instrumentation.saq._propagation import META_KEY
 
@@ -182,7 +181,6 @@ class Floor:
                         SAQ_JOB_RETRIES: job.retries,
                         SAQ_JOB_TIMEOUT: job.timeout,
                         SAQ_JOB_ATTEMPT: job.attempts,
-                        SAQ_WORKER_ID: worker_id,
                         MESSAGING_CLIENT_ID: worker_id,
                         SAQ_JOB_QUEUE_WAIT_MS: max(0, job.started - job.queued),
                     }

@@ -16,7 +16,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
-    MESSAGING_CLIENT_ID,
     MESSAGING_DESTINATION_NAME,
     MESSAGING_OPERATION_NAME,
     MESSAGING_OPERATION_TYPE,
@@ -26,7 +25,7 @@ from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, S
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import META_KEY, SAQInstrumentor
-from opentelemetry.instrumentation.saq._attributes import SAQ_JOB_STATUS, SAQ_WORKER_ID
+from opentelemetry.instrumentation.saq._attributes import SAQ_JOB_STATUS
 from tests.workers import running_worker, wait_for_spans
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -78,7 +77,6 @@ async def shapes(queue: RedisQueue, instrument: Instrument) -> set[Shape]:
                 span.kind.name,
                 frozenset(attributes),
                 frozenset((key, attributes.get(key)) for key in SAME_VALUES),
-                attributes.get(MESSAGING_CLIENT_ID) == attributes.get(SAQ_WORKER_ID),
                 span.parent is not None and span.parent.span_id in send_ids,
                 any(link.context.span_id in send_ids for link in span.links),
             )

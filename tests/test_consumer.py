@@ -139,7 +139,6 @@ async def test_request_send_and_process_form_one_trace(
         "saq.job.timeout": 10,
         "saq.job.attempt": 1,
         "saq.job.status": "complete",
-        "saq.worker.id": "worker-1",
         "messaging.client.id": "worker-1",
         "server.address": "127.0.0.1",
         "server.port": queue.redis.connection_pool.connection_kwargs["port"],

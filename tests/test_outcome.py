@@ -51,5 +51,5 @@ def test_the_summary_for_people_joins_type_and_message() -> None:
 def test_a_complete_job_whose_abort_saq_finished_meanwhile_was_aborted() -> None:
     # SAQ 0.20: the function swallowed the abort, the worker marked the job complete,
     # then the abort loop recorded it aborted.
-    outcome = judge(job(Status.COMPLETE), None, worker_stopping=False, abort_finished=True)
+    outcome = judge(job(Status.COMPLETE), None, worker_stopping=False, abort="")
     assert (outcome.status, outcome.error) == ("aborted", "aborted")

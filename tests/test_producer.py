@@ -13,6 +13,7 @@ from saq import CronJob, Job, Worker
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import META_KEY
+from tests.workers import running_worker, wait_for_spans
 
 pytestmark = pytest.mark.usefixtures("instrument")
 
@@ -257,3 +258,21 @@ async def test_an_unsampled_enqueue_still_carries_its_context_into_the_job(
     assert stored is not None
     flags = int(stored.meta[META_KEY]["traceparent"].rsplit("-", 1)[1], 16)
     assert flags & 0x01 == 0
+
+
+async def test_each_tick_of_a_non_unique_cron_job_starts_its_own_trace(
+    queue: RedisQueue, exporter: InMemorySpanExporter, tracer_provider: TracerProvider
+) -> None:
+    async def every_second(ctx: dict[str, object]) -> None: ...
+
+    cron = CronJob(every_second, cron="* * * * * *", unique=False)
+    # A worker started inside a span: its upkeep tasks, which enqueue the ticks, inherit
+    # that context; a tick belongs to no one's trace but its own.
+    with tracer_provider.get_tracer("app").start_as_current_span("start-up") as start_up:
+        async with running_worker(queue, [], cron_jobs=[cron]):
+            sends = await wait_for_spans(exporter, f"send {queue.name}", 2)
+
+    assert all(send.parent is None for send in sends)
+    trace_ids = {send.context.trace_id for send in sends}
+    assert len(trace_ids) == len(sends)
+    assert start_up.get_span_context().trace_id not in trace_ids

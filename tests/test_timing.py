@@ -10,6 +10,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from saq import Job
 from saq.queue import Queue
 from saq.queue.redis import RedisQueue
 
@@ -100,3 +101,25 @@ async def test_no_attempt_starts_before_its_send(
         if p.parent is not None and (p.start_time or 0) < (sends[p.parent.span_id].start_time or 0)
     ]
     assert early == []
+
+
+@pytest.mark.usefixtures("metered")
+async def test_a_job_object_enqueued_again_waits_from_its_new_enqueue(
+    queue: RedisQueue, exporter: InMemorySpanExporter, reader: InMemoryMetricReader
+) -> None:
+    job = Job("noop")
+    assert await queue.enqueue(job) is not None
+    async with running_worker(queue, [noop]):
+        await job.refresh(until_complete=10)
+        # The same object again: SAQ keeps its attempt count (attempt 2 follows) and stamps
+        # a new enqueue time, from which this attempt could start: it is no retry.
+        assert job.attempts == 1
+        assert await queue.enqueue(job) is not None
+        _, again = await wait_for_spans(exporter, f"process {queue.name}", 2)
+        await job.refresh(until_complete=10)
+
+    attributes = again.attributes or {}
+    assert attributes["saq.job.attempt"] == job.attempts == 2
+    assert attributes["saq.job.queue_wait_ms"] == job.started - job.queued
+    (histogram,) = points(reader)["saq.job.queue.wait"]
+    assert histogram.count == 2  # one point per attempt that waited

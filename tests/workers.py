@@ -23,8 +23,9 @@ FAST_TIMERS = {"schedule": 1, "worker_info": 10, "sweep": 60, "abort": 0.1}
 
 @contextlib.asynccontextmanager
 async def running_worker(
-    queue: Queue, functions: list[t.Any], **options: t.Any
+    queue: Queue, functions: list[t.Any], *, sweeps: bool = False, **options: t.Any
 ) -> AsyncIterator[Worker]:
+    """A worker on ``queue``; ``sweeps``: it sweeps stuck jobs as SAQ's workers do."""
     options.setdefault("timers", FAST_TIMERS)
     options.setdefault("shutdown_grace_period_s", 1)
     accepted = inspect.signature(Worker).parameters
@@ -36,13 +37,19 @@ async def running_worker(
         # SAQ's startup sweep races with the first dequeue and can abort a job the worker
         # has just picked up (SAQ's own race, instrumented or not). Tests not about
         # sweeping hold the sweep lock so that the race cannot make them flaky.
-        if isinstance(queue, RedisQueue):
+        if isinstance(queue, RedisQueue) and not sweeps:
             await queue.redis.set(f"saq:{queue.name}:sweep", 1, ex=60)
-        elif isinstance(queue, PostgresQueue):
+        elif isinstance(queue, PostgresQueue) and not sweeps:
             await stack.enter_async_context(_postgres_sweep_lock(queue))
         worker = Worker(queue, functions=functions, **options)
         task = asyncio.create_task(worker.start())
         try:
+            if sweeps and isinstance(queue, RedisQueue):
+                # Past the startup sweep, whose race with a first dequeue is SAQ's own.
+                for _ in range(1000):
+                    if await queue.redis.exists(f"saq:{queue.name}:sweep"):
+                        break
+                    await asyncio.sleep(0.01)
             yield worker
         finally:
             await worker.stop()

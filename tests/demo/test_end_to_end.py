@@ -148,7 +148,7 @@ def test_one_trace_runs_from_the_request_through_redis_to_the_worker_processes(
         assert process.links == [send.span_id]
         assert process.attributes["messaging.message.id"] == send.attributes["messaging.message.id"]
         assert isinstance(process.attributes["saq.job.queue_wait_ms"], int)
-        assert process.attributes["saq.worker.id"]
+        assert process.attributes["messaging.client.id"]
 
     (crm_1, crm_2), (email,) = processes[1:], processes[:1]
     assert (crm_1.attributes["saq.job.attempt"], crm_1.status_code) == (1, ERROR)

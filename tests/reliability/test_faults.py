@@ -10,6 +10,8 @@ import typing as t
 
 import pytest
 import redis.exceptions
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from saq.job import Status
@@ -166,3 +168,67 @@ async def test_an_exporter_that_raises_loses_no_job(queue: RedisQueue) -> None:
     finally:
         instrumentor.uninstrument()
     assert (job.status, job.result) == (Status.COMPLETE, 8)
+
+
+# The Redis a job takes down with it (see fails_as_redis_goes_away).
+_going_away: list[RedisServer] = []
+
+
+async def fails_as_redis_goes_away(ctx: Ctx) -> None:
+    for server in _going_away:
+        server.stop()
+    raise ConnectionError("the mail server hung up")
+
+
+async def test_a_retry_saq_could_not_write_is_not_claimed_as_a_retry(
+    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    # SAQ sets the job queued, then its write of the retry raises (Redis is gone): the queue
+    # may hold the job anything, so the attempt says unknown, never "will retry".
+    reader = InMemoryMetricReader()
+    instrumentor = SAQInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=tracer_provider, meter_provider=MeterProvider(metric_readers=[reader])
+    )
+    server = RedisServer()
+    server.start()
+    queue = RedisQueue.from_url(server.url, name="goes-away")
+    await queue.connect()
+    try:
+        job = await queue.enqueue("fails_as_redis_goes_away", retries=3)
+        assert job is not None
+        _going_away.append(server)
+        async with running_worker(queue, [fails_as_redis_goes_away]):
+            for _ in range(500):
+                if spans_named(exporter, "process goes-away"):
+                    break
+                await asyncio.sleep(0.02)
+            _going_away.clear()
+            server.start()  # back (empty) for the worker to stop cleanly
+    finally:
+        _going_away.clear()
+        instrumentor.uninstrument()
+        await queue.disconnect()
+        server.stop()
+
+    (attempt,) = spans_named(exporter, "process goes-away")
+    attributes = attempt.attributes or {}
+    assert attributes["saq.job.status"] == "unknown"
+    assert "saq.job.will_retry" not in attributes
+    assert attributes["error.type"] == "ConnectionError"  # the attempt's own error
+    assert attempt.status.status_code.name == "ERROR"
+    assert "the retry could not be written: redis.exceptions.ConnectionError" in (
+        attempt.status.description or ""
+    )
+    data = reader.get_metrics_data()
+    assert data is not None
+    (point,) = [
+        point
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "messaging.process.duration"
+        for point in metric.data.data_points
+    ]
+    assert point.attributes["saq.job.status"] == "unknown"
+    assert point.attributes["error.type"] == "ConnectionError"

@@ -49,7 +49,6 @@ __all__ = [
     "SAQ_JOB_STATUS",
     "SAQ_JOB_TIMEOUT",
     "SAQ_JOB_WILL_RETRY",
-    "SAQ_WORKER_ID",
     "SCHEMA_URL",
     "SEND",
     "SERVER_ADDRESS",
@@ -82,8 +81,6 @@ SAQ_JOB_KWARGS = "saq.job.kwargs"
 SAQ_JOB_OTHER_FUNCTION = "_OTHER"
 # Where a job is, for the queue-health gauges: queued (ready), active, or scheduled.
 SAQ_JOB_STATE = "saq.job.state"
-# Kept beside messaging.client.id (the same value) for dashboards built on earlier releases.
-SAQ_WORKER_ID = "saq.worker.id"
 
 # Where the enqueue was called (the conventions' code.* attributes, spelled out because
 # older opentelemetry-semantic-conventions releases lack these constants).

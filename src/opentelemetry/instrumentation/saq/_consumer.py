@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import typing as t
-from collections import OrderedDict
 from contextvars import ContextVar
 from time import time_ns
 
@@ -27,6 +26,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from opentelemetry.instrumentation.saq import _hooks, _propagation, _queues, _quiet, _status
+from opentelemetry.instrumentation.saq._attempt import MAX_IN_FLIGHT, Attempt, InFlight, aborting
 from opentelemetry.instrumentation.saq._attributes import (
     ERROR_TYPE,
     MESSAGING_CLIENT_ID,
@@ -35,16 +35,14 @@ from opentelemetry.instrumentation.saq._attributes import (
     SAQ_JOB_QUEUE_WAIT_MS,
     SAQ_JOB_STATUS,
     SAQ_JOB_WILL_RETRY,
-    SAQ_WORKER_ID,
     job_attributes,
 )
 from opentelemetry.instrumentation.saq._metrics import registered_function
-from opentelemetry.instrumentation.saq._outcome import Outcome, judge
+from opentelemetry.instrumentation.saq._outcome import Outcome, judge, retry_not_written
 from opentelemetry.instrumentation.saq._timing import attempt_start_ns, now_ms, queue_wait_ms
 
 if t.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-    from contextvars import Token
 
     from opentelemetry.trace import Span, Tracer
     from saq.job import Job
@@ -59,17 +57,10 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class _Attempt(t.NamedTuple):
-    span: Span | None  # None when no span could record (no SDK) or it failed to start
-    token: Token[Context]
-    facts: QueueFacts
-    started_ns: int
-    function: str  # saq.job.function on its metric points: registered, or _OTHER
-
-
 # The attempt this worker task started; read back in _after_process.
-_ATTEMPT: ContextVar[_Attempt | None] = ContextVar("saq_attempt", default=None)
-_MAX_ABORTED = 256
+_ATTEMPT: ContextVar[Attempt | None] = ContextVar("saq_attempt", default=None)
+# Set while SAQ finishes an abort in this task (see wrap_finish_abort).
+_FINISHING_ABORT: ContextVar[bool] = ContextVar("saq_finishing_abort", default=False)
 # The job SAQ is re-queueing in this task, while Queue.retry runs (see wrap_retry_delay).
 _RETRYING: ContextVar[t.Any] = ContextVar("saq_retrying", default=None)
 
@@ -92,11 +83,11 @@ class Consumer:
         self._meters = meters
         self._use_links = use_links
         self._process_hook = process_hook
-        # Keys of jobs SAQ's abort loop finished as aborted here, read by the attempt as it
-        # ends: SAQ 0.20 finishes a job whose function swallowed the abort as complete
-        # before the abort loop records it aborted. Bounded: an entry no attempt claims
-        # (the attempt ended first) must not accumulate.
-        self._aborted: OrderedDict[str, bool] = OrderedDict()
+        # The attempts in flight in this process, for SAQ's abort loop to mark the one it
+        # finished as aborted: SAQ 0.20 finishes a job whose function swallowed the abort
+        # as complete before the abort loop records it aborted. An abort that comes after
+        # its attempt ended finds nothing and is dropped: it belongs to no later attempt.
+        self._in_flight: InFlight = {}
 
     def wrap_before_process(self, before_process: Hook) -> Hook:
         async def traced_before_process(worker: t.Any, ctx: t.Any) -> None:
@@ -127,13 +118,21 @@ class Consumer:
         self, finish_abort: Callable[..., Awaitable[None]]
     ) -> Callable[..., Awaitable[None]]:
         async def traced_finish_abort(queue: t.Any, job: Job, *args: t.Any, **kw: t.Any) -> None:
+            if _FINISHING_ABORT.get():
+                # Queue's own, reached through super() after a round trip of SAQ's Redis or
+                # HTTP queue: noted once already, when its attempt was surely in flight.
+                return await finish_abort(queue, job, *args, **kw)
             try:
-                self._aborted[job.key] = True
-                while len(self._aborted) > _MAX_ABORTED:
-                    self._aborted.popitem(last=False)
+                attempt = aborting(self._in_flight, queue, job)
+                if attempt is not None:
+                    attempt.abort = job.error or ""
             except Exception:
                 logger.warning("could not note the abort of a job", exc_info=True)
-            await finish_abort(queue, job, *args, **kw)
+            token = _FINISHING_ABORT.set(True)
+            try:
+                await finish_abort(queue, job, *args, **kw)
+            finally:
+                _FINISHING_ABORT.reset(token)
 
         return traced_finish_abort
 
@@ -150,6 +149,13 @@ class Consumer:
             token = _RETRYING.set(job)
             try:
                 await retry(queue, job, *args, **kwargs)
+            except BaseException as exc:
+                # The job reads queued, but the queue may hold it anything: the attempt
+                # (a worker re-queueing its own job) must not claim a retry.
+                attempt = _ATTEMPT.get()
+                if attempt is not None and attempt.id[1] == job.key:
+                    attempt.retry_error = exc
+                raise
             finally:
                 _RETRYING.reset(token)
 
@@ -170,6 +176,7 @@ class Consumer:
         """Start the attempt: its span when one could record, its context, its metrics."""
         try:
             facts = _queues.facts(job.get_queue())
+            attempt_id = (id(job.queue), job.key, job.started)
             now_ns = time_ns()
             started_ns = attempt_start_ns(job, now_ns)
             producer = _propagation.extract(job)
@@ -197,7 +204,12 @@ class Consumer:
         token = context.attach(attempt_context)
         metered = self._meters.check()
         function = registered_function(worker, job) if metered else SAQ_JOB_OTHER_FUNCTION
-        _ATTEMPT.set(_Attempt(span, token, facts, started_ns, function))
+        attempt = Attempt(span, token, facts, started_ns, attempt_id, function)
+        _ATTEMPT.set(attempt)
+        in_flight = self._in_flight
+        in_flight[attempt.id] = attempt
+        if len(in_flight) > MAX_IN_FLIGHT:
+            del in_flight[next(iter(in_flight))]
         if metered:
             try:
                 if wait_ms is None:
@@ -240,7 +252,7 @@ class Consumer:
         attributes[SAQ_JOB_ATTEMPT] = job.attempts
         worker_id = getattr(worker, "id", None) or getattr(job, "worker_id", None)
         if worker_id is not None:
-            attributes[MESSAGING_CLIENT_ID] = attributes[SAQ_WORKER_ID] = str(worker_id)
+            attributes[MESSAGING_CLIENT_ID] = str(worker_id)
         if wait_ms is not None:
             attributes[SAQ_JOB_QUEUE_WAIT_MS] = wait_ms
         span.set_attributes(attributes)
@@ -251,12 +263,14 @@ class Consumer:
             else:
                 logger.debug("job %s carries no usable trace context; a root span", job.key)
 
-    def _end(self, attempt: _Attempt, worker: t.Any, ctx: t.Any) -> None:
+    def _end(self, attempt: Attempt, worker: t.Any, ctx: t.Any) -> None:
         """End the attempt by what SAQ decided: its span and its metric point, each alone."""
+        if self._in_flight.get(attempt.id) is attempt:
+            del self._in_flight[attempt.id]
         try:
-            job = ctx["job"]
-            aborted = self._aborted.pop(job.key, False)
-            outcome = judge(job, ctx.get("exception"), _stopping(worker), aborted)
+            outcome = judge(ctx["job"], ctx.get("exception"), _stopping(worker), attempt.abort)
+            if attempt.retry_error is not None:
+                outcome = retry_not_written(outcome, attempt.retry_error)
         except Exception:
             logger.warning("could not judge the outcome of the attempt", exc_info=True)
             outcome = Outcome(_status.UNKNOWN, "_OTHER", None, False)

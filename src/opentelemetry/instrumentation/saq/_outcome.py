@@ -6,6 +6,8 @@ QUEUED with ``ctx["exception"]`` (it will retry); FAILED; ABORTED; QUEUED with t
 abort whose function swallowed the cancellation and returned. SAQ's abort loop records
 that job as aborted on the queue's copy, and the worker skips finishing it; so an attempt
 that ends still ACTIVE, with no exception and no cancellation of the worker, was aborted.
+An abort by SAQ's sweep is not always final: the sweep re-queues a job with attempts
+left, so such an attempt ends QUEUED and will retry, as the job does.
 """
 
 from __future__ import annotations
@@ -31,22 +33,22 @@ COMPLETED = Outcome(_status.COMPLETE, None, None, False)
 
 
 def judge(
-    job: Job, exc: BaseException | None, worker_stopping: bool, abort_finished: bool = False
+    job: Job, exc: BaseException | None, worker_stopping: bool, abort: str | None = None
 ) -> Outcome:
     """The attempt's outcome, from the job after SAQ handled it.
 
-    ``worker_stopping``: the worker is shutting down. ``abort_finished``: SAQ's abort loop
-    finished this job as aborted while the attempt ran.
+    ``worker_stopping``: the worker is shutting down. ``abort``: SAQ's abort loop finished
+    this attempt as aborted while it ran, for this reason (``""`` when none was given).
     """
     status = _status.word(job.status)
-    if status == _status.COMPLETE and exc is None and abort_finished:
+    if status == _status.COMPLETE and exc is None and abort is not None:
         # SAQ 0.20 marks a job whose function swallowed the abort complete, and then its
         # abort loop records it aborted: the abort is what the queue keeps.
-        return Outcome(_status.ABORTED, _status.ABORTED, job.error or None, False)
+        return _aborted(job, abort)
     if status == _status.COMPLETE:
         return COMPLETED
     if status in (_status.ABORTED, _status.ABORTING):
-        return Outcome(_status.ABORTED, _status.ABORTED, job.error or None, False)
+        return _aborted(job, job.error or abort)
     if exc is not None:
         retry = status == _status.QUEUED
         return Outcome(status, error_type(exc), str(exc) or None, retry, exc)
@@ -56,10 +58,44 @@ def judge(
         kind, message = _split_last_line(job.error)
         return Outcome(status, kind or _status.FAILED, message, False)
     if status == _status.ACTIVE:
-        if worker_stopping:  # stopped before the job's function was started
+        if worker_stopping and abort is None:  # stopped before the job's function started
             return Outcome(status, _status.CANCELLED, "the worker shut down", False)
-        return Outcome(_status.ABORTED, _status.ABORTED, job.error or None, False)
+        return _aborted(job, abort)
     return Outcome(status, None, None, False)
+
+
+def retry_not_written(outcome: Outcome, retry_error: BaseException) -> Outcome:
+    """The outcome once SAQ's write of the attempt's retry raised ``retry_error``.
+
+    SAQ sets the job queued before it writes the retry: when that write fails (the queue
+    went away), the job may be held queued, still active, or complete (a finish whose reply
+    was lost), so what became of it is unknown; the attempt's own error stays its error.
+    """
+    cause = outcome.exception or retry_error
+    kind = outcome.error if outcome.error is not None else error_type(retry_error)
+    retry_failure = f"the retry could not be written: {error_type(retry_error)}: {retry_error}"
+    description = (
+        f"{outcome.description}; {retry_failure}" if outcome.description else retry_failure
+    )
+    return Outcome(_status.UNKNOWN, kind, description, False, cause)
+
+
+def _aborted(job: Job, reason: str | None) -> Outcome:
+    """An aborted attempt; re-queued when SAQ's sweep aborted it and attempts are left.
+
+    SAQ's sweep aborts a stuck job (past its timeout or heartbeat) with the queue's swept
+    error message, waits for the abort, then retries the job if ``retries > attempts``
+    and only otherwise finishes it aborted (SAQ 0.20 to 0.26).
+    """
+    reason = reason or None
+    if reason is not None and reason == _swept_message(job) and job.retries > job.attempts:
+        return Outcome(_status.QUEUED, _status.ABORTED, reason, True)
+    return Outcome(_status.ABORTED, _status.ABORTED, reason, False)
+
+
+def _swept_message(job: Job) -> str:
+    message = getattr(job.queue, "swept_error_message", None)  # SAQ 0.20 has only "swept"
+    return message if isinstance(message, str) else _status.SWEPT
 
 
 def error_type(exc: BaseException) -> str:

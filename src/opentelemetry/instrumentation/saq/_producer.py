@@ -229,13 +229,18 @@ class Producer:
             listener = send.listener = _capture.listener()
             if listener is not None or self._record_caller:
                 send.caller = _capture.caller_location()
-            if _CRON_TICK.get() and "key" in kwargs:
-                # A unique cron job is re-enqueued every tick and SAQ ignores all but the
-                # first; whether this one counts is known only afterwards. A span is not
-                # started for what may be a no-op: the job's attempts are root spans.
-                send.cron = True
-                return send
-            current = context.get_current()
+            if _CRON_TICK.get():
+                if "key" in kwargs:
+                    # A unique cron job is re-enqueued every tick and SAQ ignores all but
+                    # the first; whether this one counts is known only afterwards. A span is
+                    # not started for what may be a no-op: the job's attempts are root spans.
+                    send.cron = True
+                    return send
+                # Any other tick starts its own trace, not the one the worker's upkeep task
+                # inherited when the worker started (inside a span, perhaps).
+                current = Context()
+            else:
+                current = context.get_current()
             parent: Context = current
             job = args[0] if args and not isinstance(args[0], str) else None
             if _PROXYING.get() and job is not None and _propagation.carries_context(job):

@@ -31,6 +31,13 @@ SAQ's Redis queue keeps a retry's delay only in a sorted-set score and overwrite
 could not be told apart from the delay the user asked for.
 """
 
+ENQUEUED_AFTER = "saq-enqueued-after"
+"""Carrier entry: the attempts a Job object had made when it was enqueued again.
+
+SAQ keeps a Job's attempt count when the object is enqueued again, so its next attempt
+(numbered on) follows that enqueue, not a retry, and waits from the new enqueue time.
+"""
+
 # A W3C traceparent is 55 characters and baggage is capped at 8 KiB by the spec: a
 # value beyond this is not ours, and handing it to a propagator would only cost time.
 _MAX_VALUE_CHARS = 16 * 1024
@@ -66,6 +73,8 @@ def inject(job: Job, context: Context) -> None:
         return
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=context)
+    if job.attempts:
+        carrier[ENQUEUED_AFTER] = str(job.attempts)
     if carrier or META_KEY in meta:  # nothing to carry (no SDK, no parent): leave meta alone
         job.meta = {**meta, META_KEY: carrier}
 
@@ -105,6 +114,15 @@ def retry_due(job: Job) -> int | None:
     """When the job's retry became due, if an instrumented worker recorded it."""
     carrier = _carrier(job)
     value = carrier.get(RETRY_DUE) if carrier is not None else None
+    if type(value) is not str or not value.isdigit():
+        return None
+    return int(value)
+
+
+def enqueued_after(job: Job) -> int | None:
+    """The attempts the job had made when it was last enqueued, if it had made any."""
+    carrier = _carrier(job)
+    value = carrier.get(ENQUEUED_AFTER) if carrier is not None else None
     if type(value) is not str or not value.isdigit():
         return None
     return int(value)

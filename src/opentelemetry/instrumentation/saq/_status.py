@@ -20,6 +20,7 @@ UNKNOWN = "unknown"  # what became of it could not be told (our own failure, log
 
 # error.type of an attempt that ended without an exception of its own.
 CANCELLED = "cancelled"  # the worker shut down mid-job; SAQ's error text for it too
+SWEPT = "swept"  # SAQ's error text for a stuck job its sweep aborted (0.26: the default)
 
 FINAL = frozenset((COMPLETE, FAILED, ABORTED))
 """Statuses after which nothing more happens to the job."""

@@ -31,8 +31,10 @@ def ready_at_ms(job: Job) -> int | None:
     instrumented worker.
     """
     # SAQ resets `started` when it re-queues a job for a retry: attempts made and no
-    # attempt running means the next one is a retry, as does a second attempt running.
-    if job.attempts > 1 or (job.attempts == 1 and job.started <= 0):
+    # attempt running means the next one is a retry, as does a second attempt running;
+    # unless those attempts were made before the job (the same Job object) was enqueued.
+    made_before = job.attempts - 1 if job.started > 0 else job.attempts
+    if made_before > 0 and _propagation.enqueued_after(job) != made_before:
         return _propagation.retry_due(job)
     return max(job.queued, job.scheduled * 1000)
 
