@@ -33,7 +33,7 @@ SERVICE = "litestar-saq-worker"
 
 
 @pytest.fixture
-def cli_worker(redis_url: str) -> Iterator[tuple[str, Receiver]]:
+def cli_worker(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, Receiver]]:
     """A queue name, and what litestar-saq's CLI worker process for it exports."""
     queue = f"lsaq-cli-{uuid.uuid4().hex[:8]}"
     hold_sweep_lock(redis_url, queue)
@@ -47,16 +47,19 @@ def cli_worker(redis_url: str) -> Iterator[tuple[str, Receiver]]:
             "OTEL_SERVICE_NAME": SERVICE,
         }
         command = ["--app", "tests.litestar_saq.cli_app:app", "workers", "run"]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "litestar", *command],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        log = tmp_path / "worker.log"
+        with log.open("wb") as output:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "litestar", *command],
+                cwd=ROOT,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         try:
             yield queue, receiver
-            assert proc.poll() is None, "the worker process exited"
+            # What it said is the only clue when it died on a busy machine.
+            assert proc.poll() is None, log.read_text(errors="replace")[-4000:]
         finally:
             proc.terminate()
             proc.wait(20)
