@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio
+from opentelemetry import trace
 from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation
@@ -303,6 +304,32 @@ async def test_before_enqueue_callbacks_of_a_cron_tick_run_unsuppressed(
     async with running_worker(counting_queue, [noop], **options):
         await wait_until(lambda: len(seen) >= 2)
     assert all(seen)
+
+
+async def test_a_non_unique_cron_ticks_callbacks_run_under_its_send_span(
+    counting_queue: CountingRedisQueue,
+    exporter: InMemorySpanExporter,
+    tracer_provider: TracerProvider,
+) -> None:
+    """A tick's send span is a root without SAQ's quiet: the user's before-enqueue callback
+    runs under it, and SAQ's enqueue script is its child."""
+    instrument(tracer_provider)
+    current: list[trace.SpanContext] = []
+
+    async def before_enqueue(job: t.Any) -> None:
+        current.append(trace.get_current_span().get_span_context())
+
+    counting_queue.register_before_enqueue(before_enqueue)
+    cron = CronJob(noop, cron="* * * * * *", unique=False)
+    options = {"timers": SHORT_TIMERS, "cron_jobs": [cron]}
+    async with running_worker(counting_queue, [noop], **options):
+        await wait_until(lambda: len(current) >= 1)
+        sends = await wait_for_spans(exporter, f"send {counting_queue.name}", 1)
+    (send,) = [span for span in sends if span.context == current[0]]
+    assert send.parent is None
+    assert any(
+        name.startswith("EVALSHA") or name.startswith("EVAL") for name in children(exporter, send)
+    )
 
 
 async def test_the_users_own_suppression_is_kept_inside_the_worker(

@@ -123,13 +123,21 @@ class Producer:
             if send is None:
                 return await enqueue(queue, *args, **kwargs)
             token = _SENDING.set(send)
-            attached = context.attach(send.context) if send.context is not None else None
+            attached = unquiet = None
+            if send.context is not None:
+                attached = context.attach(send.context)
+                if _quiet.OUTSIDE.get() is not None:
+                    # A cron tick from SAQ's quiet upkeep: its send span (a root, with no
+                    # suppression) is what the user's before-enqueue callbacks run under.
+                    unquiet = _quiet.OUTSIDE.set(None)
             try:
                 job = await enqueue(queue, *args, **kwargs)
             except BaseException as exc:
                 self._end(send, None, exc)
                 raise
             finally:
+                if unquiet is not None:
+                    _quiet.OUTSIDE.reset(unquiet)
                 if attached is not None:
                     context.detach(attached)
                 _SENDING.reset(token)
