@@ -36,6 +36,9 @@ PATCHED = [
     (saq.worker.Worker, "schedule"),
     (saq.worker.Worker, "_before_process"),
     (saq.worker.Worker, "_after_process"),
+    (saq.worker.Worker, "upkeep"),
+    (saq.worker.Worker, "process"),
+    (saq.worker.Worker, "stop"),
     (saq.queue.http.HttpProxy, "process"),
 ]
 
@@ -59,6 +62,22 @@ def test_uninstrument_restores_every_patched_function_to_the_original_object(
         cls.__dict__[name] is original
         for (cls, name), original in zip(PATCHED, originals, strict=True)
     )
+
+
+@pytest.mark.parametrize("timeout", [None, "soon", -1, float("nan")])
+def test_a_bad_flush_timeout_is_logged_and_saq_is_instrumented_as_usual(
+    tracer_provider: TracerProvider, caplog: pytest.LogCaptureFixture, timeout: t.Any
+) -> None:
+    originals = {(cls, name): cls.__dict__[name] for cls, name in PATCHED}
+    instrumentor = SAQInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, flush_timeout=timeout)
+    try:
+        assert instrumentor.is_instrumented_by_opentelemetry
+        assert all(cls.__dict__[name] is not originals[cls, name] for cls, name in PATCHED)
+    finally:
+        instrumentor.uninstrument()
+    assert all(cls.__dict__[name] is originals[cls, name] for cls, name in PATCHED)
+    assert (timeout is None) != any("flush_timeout" in r.getMessage() for r in caplog.records)
 
 
 async def test_instrument_twice_does_not_double_wrap(

@@ -45,6 +45,7 @@ Options of ``instrument()``:
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 from opentelemetry import metrics, trace
@@ -55,7 +56,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.saq import _configured, _health
 from opentelemetry.instrumentation.saq._attributes import SCHEMA_URL
 from opentelemetry.instrumentation.saq._consumer import Consumer
-from opentelemetry.instrumentation.saq._flush import DEFAULT_FLUSH_TIMEOUT, Flush
+from opentelemetry.instrumentation.saq._flush import Flush, flush_timeout
 from opentelemetry.instrumentation.saq._hooks import SpanHook
 from opentelemetry.instrumentation.saq._litestar_saq import warn_if_litestar_saq_otel
 from opentelemetry.instrumentation.saq._metrics import Instruments
@@ -71,6 +72,8 @@ if t.TYPE_CHECKING:
     from collections.abc import Collection
 
     from typing_extensions import Unpack
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["META_KEY", "InstrumentOptions", "SAQInstrumentor", "SpanHook", "__version__"]
 
@@ -164,42 +167,45 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         quiet = None
         if not options.get("enable_internal_instrumentation", False):
             quiet = Quiet(in_jobs=bool(options.get("internal_instrumentation_in_jobs", True)))
-        self._patches = quiet.patches_under_ours() if quiet is not None else []
-        self._patches += [
-            patch(Queue, "enqueue", producer.wrap_enqueue),
-            patch(Queue, "_before_enqueue", producer.wrap_before_enqueue),
-            patch(Queue, "map", producer.wrap_map),
-            patch(Queue, "retry", consumer.wrap_retry),
-            patch(Queue, "finish_abort", consumer.wrap_finish_abort),
-            patch(Job, "next_retry_delay", consumer.wrap_retry_delay),
-            patch(Worker, "schedule", producer.wrap_schedule),
-            patch(Worker, "_before_process", consumer.wrap_before_process),
-            patch(Worker, "_after_process", consumer.wrap_after_process),
-        ]
-        try:
-            from saq.queue.http import HttpProxy
-        except Exception:  # saq[http] (aiohttp) is not installed: nothing to proxy
-            pass
-        else:
-            self._patches.append(patch(HttpProxy, "process", producer.wrap_proxy_process))
-        # SAQ's Redis and HTTP queues override finish_abort and reach Queue's only after a
-        # round trip of their own: the abort must be noted as the abort loop calls it, before
-        # the attempt that swallowed it ends (see Consumer.wrap_finish_abort).
-        for owner in _queues_overriding("finish_abort"):
-            self._patches.append(patch(owner, "finish_abort", consumer.wrap_finish_abort))
-        self._patches += warn_if_litestar_saq_otel()
+        flush = Flush(tracer_provider, meter_provider, flush_timeout(options.get("flush_timeout")))
         self._health: _health.QueueHealth | None = None
-        if options.get("queue_health"):
-            self._health = _health.start(meter, meters.check)
-            self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info))
-        if quiet is not None:
-            self._patches += quiet.patches_over_ours()
-        flush = Flush(
-            tracer_provider,
-            meter_provider,
-            float(options.get("flush_timeout", DEFAULT_FLUSH_TIMEOUT)),
-        )
-        self._patches.append(patch(Worker, "stop", flush.wrap_stop))
+        self._patches = []
+        try:
+            self._patches += quiet.patches_under_ours() if quiet is not None else []
+            self._patches += [
+                patch(Queue, "enqueue", producer.wrap_enqueue),
+                patch(Queue, "_before_enqueue", producer.wrap_before_enqueue),
+                patch(Queue, "map", producer.wrap_map),
+                patch(Queue, "retry", consumer.wrap_retry),
+                patch(Queue, "finish_abort", consumer.wrap_finish_abort),
+                patch(Job, "next_retry_delay", consumer.wrap_retry_delay),
+                patch(Worker, "schedule", producer.wrap_schedule),
+                patch(Worker, "_before_process", consumer.wrap_before_process),
+                patch(Worker, "_after_process", consumer.wrap_after_process),
+            ]
+            try:
+                from saq.queue.http import HttpProxy
+            except Exception:  # saq[http] (aiohttp) is not installed: nothing to proxy
+                pass
+            else:
+                self._patches.append(patch(HttpProxy, "process", producer.wrap_proxy_process))
+            # SAQ's Redis and HTTP queues override finish_abort and reach Queue's only after a
+            # round trip of their own: the abort must be noted as the abort loop calls it, before
+            # the attempt that swallowed it ends (see Consumer.wrap_finish_abort).
+            for owner in _queues_overriding("finish_abort"):
+                self._patches.append(patch(owner, "finish_abort", consumer.wrap_finish_abort))
+            self._patches += warn_if_litestar_saq_otel()
+            if options.get("queue_health"):
+                self._health = _health.start(meter, meters.check)
+                self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info))
+            if quiet is not None:
+                self._patches += quiet.patches_over_ours()
+            self._patches.append(patch(Worker, "stop", flush.wrap_stop))
+        except Exception:
+            # SAQ as it was, rather than half-patched for good: uninstrument() would not
+            # undo what an instrument() that raised left behind.
+            logger.warning("could not instrument SAQ: it runs uninstrumented", exc_info=True)
+            self._uninstrument()
 
     def _uninstrument(self, **kwargs: t.Any) -> None:
         restore(getattr(self, "_patches", ()))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 import typing as t
@@ -29,6 +30,23 @@ logger = logging.getLogger(__name__)
 
 # Seconds a stopping worker waits for the providers to export what they buffer.
 DEFAULT_FLUSH_TIMEOUT = 5.0
+
+
+def flush_timeout(value: object) -> float:
+    """The ``flush_timeout`` option: seconds, at least 0; a bad value is logged and the
+    default used (``instrument()`` never raises into the user's code)."""
+    if value is None:
+        return DEFAULT_FLUSH_TIMEOUT
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        logger.warning(
+            "flush_timeout=%r is not a number of seconds: using %s", value, DEFAULT_FLUSH_TIMEOUT
+        )
+        return DEFAULT_FLUSH_TIMEOUT
+    return seconds
 
 
 class Flush:
