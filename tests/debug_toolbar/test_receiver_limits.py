@@ -125,9 +125,11 @@ def test_the_otel_limit_variables_are_honoured_as_the_sdk_reads_them(
     assert (span.attributes or {})["payload"] == HUGE[:100]  # the span's own length limit
     assert len(span.events) == 3
     assert len(span.links) == 128  # the attribute count limit is not the link count limit
-    # OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT is not set: event attributes are bounded as the SDK
-    # would bound them (no limit), since a length variable is set.
-    assert all(len(str((e.attributes or {})["body"])) == len(LONG) for e in span.events)
+    # OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT is not set: what the span's own length does not
+    # bound (event attributes, the resource) is cut at the receiver's default length, never
+    # left unbounded because a span-specific variable is set.
+    assert all(len(str((e.attributes or {})["body"])) == DEFAULT_VALUE_LENGTH for e in span.events)
+    assert len(str(span.resource.attributes["service.name"])) == DEFAULT_VALUE_LENGTH
 
 
 def test_a_malformed_limit_variable_is_logged_and_the_export_still_kept(

@@ -24,7 +24,6 @@ import typing as t
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.environment_variables import (
     OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT,
-    OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT,
 )
 from opentelemetry.sdk.trace import SpanLimits
 from opentelemetry.sdk.util import BoundedList
@@ -45,12 +44,13 @@ def span_limits() -> SpanLimits:
     """The limits an SDK ``TracerProvider`` made now would apply, with a value length limit
     of ``DEFAULT_VALUE_LENGTH`` when the environment sets none. Never raises: a malformed
     variable is logged and the SDK's defaults are used."""
-    length_set = any(
-        name in os.environ
-        for name in (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT)
-    )
+    # The general length bounds what the span-specific one does not (events, links, the
+    # resource, log records): it falls back to ours on its own, whatever the other says.
+    general_set = OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT in os.environ
     try:
-        return SpanLimits() if length_set else SpanLimits(max_attribute_length=DEFAULT_VALUE_LENGTH)
+        return (
+            SpanLimits() if general_set else SpanLimits(max_attribute_length=DEFAULT_VALUE_LENGTH)
+        )
     except ValueError as exc:
         logger.warning("OTLP receiver: %s; using the SDK's default span limits", exc)
         return SpanLimits(
