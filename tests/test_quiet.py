@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -330,6 +331,30 @@ async def test_a_non_unique_cron_ticks_callbacks_run_under_its_send_span(
     assert any(
         name.startswith("EVALSHA") or name.startswith("EVAL") for name in children(exporter, send)
     )
+
+
+async def test_the_machinery_is_quiet_by_both_suppression_keys(
+    counting_queue: CountingRedisQueue, tracer_provider: TracerProvider
+) -> None:
+    """As suppress_instrumentation() sets them: some instrumentations read only the plain
+    key."""
+    instrument(tracer_provider)
+    seen: list[tuple[t.Any, t.Any]] = []
+    sweep = counting_queue.sweep
+
+    async def observed_sweep(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        seen.append(
+            (
+                otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY),
+                otel_context.get_value("suppress_instrumentation"),
+            )
+        )
+        return await sweep(*args, **kwargs)
+
+    counting_queue.sweep = observed_sweep  # type: ignore[method-assign]
+    async with running_worker(counting_queue, [noop], timers=SHORT_TIMERS, sweeps=True):
+        await wait_until(lambda: bool(seen))
+    assert seen[0] == (True, True)
 
 
 async def test_the_users_own_suppression_is_kept_inside_the_worker(

@@ -46,6 +46,7 @@ if t.TYPE_CHECKING:
 OUTSIDE: ContextVar[Context | None] = ContextVar("saq_quiet_outside", default=None)
 # The suppression key instrumentations also read under its old plain name.
 _SUPPRESS_PLAIN = "suppress_instrumentation"
+_SUPPRESS_KEY = _SUPPRESS_INSTRUMENTATION_KEY
 
 
 class _Lift(t.NamedTuple):
@@ -127,7 +128,12 @@ def _quiet(method: Method) -> Method:
             # Suppressed already (by the user, or quiet already): the user's suppression
             # stays theirs, and nothing of ours lifts it.
             return await method(*args, **kwargs)
-        token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, outside))
+        # Both keys, as suppress_instrumentation() sets them: some instrumentations read
+        # only the plain one.
+        quiet_context = Context(
+            {**outside, _SUPPRESS_INSTRUMENTATION_KEY: True, _SUPPRESS_PLAIN: True}
+        )
+        token = context.attach(quiet_context)
         outside_token = OUTSIDE.set(outside)
         try:
             return await method(*args, **kwargs)
