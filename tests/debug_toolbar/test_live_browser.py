@@ -8,12 +8,8 @@ import uuid
 import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import (
-    NonRecordingSpan,
-    SpanContext,
-    TraceFlags,
-    set_span_in_context,
-)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanKind, set_span_in_context
 from saq.queue.redis import RedisQueue
 
 from tests.browser import browser_page, serving
@@ -138,7 +134,7 @@ _ROW_STATE = """() => [...document.querySelectorAll('li.row')].map(row => ({
 
 
 def test_open_panes_and_whole_labels_survive_a_live_redraw(
-    redis_url: str, tracer_provider: TracerProvider
+    redis_url: str, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     # No worker: the job stays queued, so the page follows it; a span arriving in the
     # trace changes the page's version, and the page redraws itself.
@@ -158,23 +154,29 @@ def test_open_panes_and_whole_labels_survive_a_live_redraw(
             before = page.evaluate(_ROW_STATE)
             version = page.evaluate("() => document.body.dataset.saqVersion")
 
-            parent = SpanContext(
-                int(trace_id, 16),
-                int(str(send.get_attribute("data-id")), 16),
-                is_remote=False,
-                trace_flags=TraceFlags(TraceFlags.SAMPLED),
-            )
-            context = set_span_in_context(NonRecordingSpan(parent))
-            tracer_provider.get_tracer("tests").start_span("late span", context=context).end()
+            # Drawn above the rows opened (it starts just before the send, under the
+            # request): a row's place changes, its key must not.
+            (sent,) = [
+                span
+                for span in exporter.get_finished_spans()
+                if span.kind is SpanKind.PRODUCER and span.context.trace_id == int(trace_id, 16)
+            ]
+            assert sent.parent is not None and sent.start_time is not None
+            context = set_span_in_context(NonRecordingSpan(sent.parent))
+            tracer = tracer_provider.get_tracer("tests")
+            tracer.start_span("late span", context=context, start_time=sent.start_time - 1).end()
             page.wait_for_function(
                 "v => document.body.dataset.saqVersion !== v", arg=version, timeout=30_000
             )
             page.wait_for_selector("li.row .label:text('late span')")
             after = page.evaluate(_ROW_STATE)
-            send.locator(".detail strong").click()  # a click in a pane leaves it open
+            if send.locator(".detail").is_visible():  # a click in a pane leaves it open
+                send.locator(".detail strong").click()
             pane_kept = send.locator(".detail").is_visible()
 
     assert live == "1"
+    drawn = [row["kind"] for row in after]
+    assert drawn.index("span") < drawn.index("send")  # the opened rows moved down
     opened = [(row["key"], row["kind"], row["id"] is None) for row in before if row["pane"]]
     assert len(opened) == 2
     assert any(no_id for _, _, no_id in opened)  # a row with no span id is kept too
