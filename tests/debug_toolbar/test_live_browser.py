@@ -7,6 +7,9 @@ import uuid
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanKind, set_span_in_context
 from saq.queue.redis import RedisQueue
 
 from tests.browser import browser_page, serving
@@ -122,3 +125,65 @@ def test_a_cut_row_label_shows_its_whole_text_on_click(redis_url: str) -> None:
     assert cut  # at 800 px long labels (an attempt with its service) are cut with "…"
     assert cut[0] not in still_cut
     assert opened_height > height  # its whole text, wrapped
+
+
+_ROW_STATE = """() => [...document.querySelectorAll('li.row')].map(row => ({
+  key: row.dataset.rowKey, id: row.dataset.id || null, kind: row.dataset.kind,
+  pane: !row.querySelector('.detail').hidden,
+  label: row.querySelector('.label').classList.contains('open')}))"""
+
+
+def test_open_panes_and_whole_labels_survive_a_live_redraw(
+    redis_url: str, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    # No worker: the job stays queued, so the page follows it; a span arriving in the
+    # trace changes the page's version, and the page redraws itself.
+    queue = RedisQueue.from_url(redis_url, name=f"pane-{uuid.uuid4().hex[:8]}")
+    with serving(litestar_app(queue, worker=False)) as base, httpx.Client(base_url=base) as client:
+        client.get("/page")
+        trace_id = panel(client, request_id(client, "/page"))["trace_id"]
+        with browser_page() as page:
+            page.set_viewport_size({"width": 800, "height": 900})
+            page.goto(f"{base}/_debug_toolbar/saq/{trace_id}")
+            live = page.evaluate("() => document.body.dataset.saqLive")
+            send = page.locator('li.row[data-kind="send"]')
+            no_id = page.locator("li.row:not([data-id])").first
+            # One click on a row, on its label or its bar: its pane and its whole label.
+            send.locator(".label").click()
+            no_id.locator(".track").click()
+            before = page.evaluate(_ROW_STATE)
+            version = page.evaluate("() => document.body.dataset.saqVersion")
+
+            # Drawn above the rows opened (it starts just before the send, under the
+            # request): a row's place changes, its key must not.
+            (sent,) = [
+                span
+                for span in exporter.get_finished_spans()
+                if span.kind is SpanKind.PRODUCER and span.context.trace_id == int(trace_id, 16)
+            ]
+            assert sent.parent is not None and sent.start_time is not None
+            context = set_span_in_context(NonRecordingSpan(sent.parent))
+            tracer = tracer_provider.get_tracer("tests")
+            tracer.start_span("late span", context=context, start_time=sent.start_time - 1).end()
+            page.wait_for_function(
+                "v => document.body.dataset.saqVersion !== v", arg=version, timeout=30_000
+            )
+            page.wait_for_selector("li.row .label:text('late span')")
+            after = page.evaluate(_ROW_STATE)
+            if send.locator(".detail").is_visible():  # a click in a pane leaves it open
+                send.locator(".detail strong").click()
+            pane_kept = send.locator(".detail").is_visible()
+
+    assert live == "1"
+    drawn = [row["kind"] for row in after]
+    assert drawn.index("span") < drawn.index("send")  # the opened rows moved down
+    opened = [(row["key"], row["kind"], row["id"] is None) for row in before if row["pane"]]
+    assert len(opened) == 2
+    assert any(no_id for _, _, no_id in opened)  # a row with no span id is kept too
+    for row in before:
+        assert row["label"] == row["pane"]  # one state per row
+    still = {row["key"]: (row["pane"], row["label"]) for row in after}
+    for key, _, _ in opened:
+        assert still[key] == (True, True), key
+    assert sum(pane for pane, _ in still.values()) == 2  # nothing else opened
+    assert pane_kept

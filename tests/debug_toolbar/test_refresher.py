@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import typing as t
@@ -13,6 +14,8 @@ from debug_toolbar.core.storage import FileToolbarStorage
 from debug_toolbar.litestar import DebugToolbarPlugin
 from litestar import Litestar
 from litestar.testing import TestClient
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq.debug_toolbar import SAQPanel
@@ -115,6 +118,33 @@ def test_a_page_stops_following_after_the_watch_window(redis_url: str) -> None:
     assert 'data-saq-live="0"' in later
     assert "no longer followed (the watch window is over)" in later  # not "final"
     assert status_later["live"] is False and status_later["following"] is False
+
+
+def test_a_subclass_watch_window_ends_a_trace_no_request_followed(
+    redis_url: str, exporter: InMemorySpanExporter
+) -> None:
+    # A job enqueued outside any request (a script, another process): no refresher knows
+    # its trace, so the trace's age against the panel's watch_seconds decides.
+    queue = new_queue(redis_url)
+
+    async def enqueue_outside_a_request() -> None:
+        outside = RedisQueue.from_url(redis_url, name=queue.name)
+        await outside.connect()
+        try:  # due in an hour: unfinished for as long as the test runs
+            await outside.enqueue("send_email", to="x@example.com", scheduled=time.time() + 3600)
+        finally:
+            await outside.disconnect()
+
+    with TestClient(litestar_app(queue, worker=False, panel=WatchBriefly)) as c:
+        asyncio.run(enqueue_outside_a_request())
+        (send,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.PRODUCER]
+        assert send.context is not None
+        status_url = f"/_debug_toolbar/saq/api/status/{send.context.trace_id:032x}"
+        # The base class's 300 s would keep it live for the whole test.
+        wait_until(lambda: c.get(status_url).json()["live"] is False)
+        status = c.get(status_url).json()
+
+    assert status["following"] is False and status["version"]["page"].endswith("-1")
 
 
 def test_updates_after_the_response_reach_a_file_storage(redis_url: str, tmp_path: Path) -> None:

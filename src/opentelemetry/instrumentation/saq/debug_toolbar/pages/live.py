@@ -57,7 +57,7 @@ def watch(trace_id: int, spans: list[ReadableSpan]) -> Watch:
         window_open = followed.watched
     else:  # a trace no request of this process followed: its own age decides
         start = min((span.start_time or 0) for span in spans) / 1e9 if spans else 0.0
-        window_open = time.time() - start < SAQPanel.watch_seconds
+        window_open = time.time() - start < refresher.watch_seconds(SAQPanel.watch_seconds)
     unfinished = bool(spans) and bool(trace_view.summary(trace_id, spans, known)["unfinished"])
     checked_ago = time.time() - followed.checked_at if following and followed else 0.0
     return Watch(

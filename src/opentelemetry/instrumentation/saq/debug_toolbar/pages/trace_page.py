@@ -55,6 +55,20 @@ def render_trace(view: dict[str, t.Any]) -> str:
     )
 
 
+def _row_key(row: t.Mapping[str, t.Any], seen: dict[str, int]) -> str:
+    """What the page's script keeps an open pane by: the span id, else what the row is.
+
+    Rows with no span (queue wait, an attempt whose spans have not arrived) are named by
+    kind, job and attempt, not by position, so a span arriving above them in a live
+    redraw does not hand their open pane to another row.
+    """
+    if row.get("id"):
+        return str(row["id"])
+    base = f"{row['kind']}:{row.get('job_key') or ''}:{row.get('attempt') or ''}"
+    seen[base] = seen.get(base, 0) + 1
+    return base if seen[base] == 1 else f"{base}:{seen[base]}"
+
+
 def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
     """The trace page's view model: header facts, axis, and one drawable dict per row."""
     rows = view["rows"]
@@ -62,6 +76,7 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
     axis = trace_layout.segments(rows, float(view["duration_ms"]))
     colours = trace_layout.colour(rows)
     drawn = []
+    seen: dict[str, int] = {}
     for index, (row, colour) in enumerate(zip(rows, colours, strict=True)):
         start = float(row["start_ms"])
         left = trace_layout.position(axis, start)
@@ -86,6 +101,7 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
                 "due_at": row.get("due_at"),
                 "awaiting_spans": bool(row.get("awaiting_spans")),
                 "title": _bar_title(row, hint or row.get("hint")),
+                "key": _row_key(row, seen),
             }
         )
     return {

@@ -27,7 +27,10 @@ from opentelemetry.instrumentation.saq import SAQInstrumentor, _capture
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import page_path
 from opentelemetry.instrumentation.saq.debug_toolbar.panel import enqueues, job_logs, jobs, renderer
-from opentelemetry.instrumentation.saq.debug_toolbar.panel.refresher import Refresher
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.refresher import (
+    Refresher,
+    set_watch_seconds,
+)
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import (
     attach_store,
     trace_store,
@@ -126,6 +129,7 @@ class SAQPanel(Panel):
         self._open: OrderedDict[t.Any, RequestJobs] = OrderedDict()
         self._pending: dict[t.Any, tuple[str | None, list[jobs.TrackedJob]]] = {}
         self._refresher: Refresher | None = None  # one per app, made on first use
+        set_watch_seconds(self.watch_seconds)  # for traces no request followed
         try:
             # The toolbar makes its panels at start-up: the one moment we touch OpenTelemetry.
             attach_store(install_provider=self.install_tracer_provider)

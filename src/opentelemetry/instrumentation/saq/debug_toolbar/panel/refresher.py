@@ -30,6 +30,23 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _refreshers: weakref.WeakSet[Refresher] = weakref.WeakSet()
+# The watch window of the app's panel, set when the panel is built: the trace pages use
+# it for traces no request followed (a subclass's setting, not the base class's).
+_panel_watch_seconds: float | None = None
+
+
+def set_watch_seconds(seconds: float) -> None:
+    """Called by the panel when the toolbar builds it (the last one built wins)."""
+    global _panel_watch_seconds
+    try:
+        _panel_watch_seconds = float(seconds)
+    except (TypeError, ValueError):
+        logger.warning("SAQPanel.watch_seconds is not a number: %r; using the default", seconds)
+
+
+def watch_seconds(default: float) -> float:
+    """The panel's watch window, or ``default`` when no panel was built in this process."""
+    return default if _panel_watch_seconds is None else _panel_watch_seconds
 
 
 class Followed:

@@ -6,7 +6,11 @@
    - Says how fresh it is ("updated 2 s ago") and counts down due times.
    - Keeps axis labels from overprinting: of two that would touch at this width, the
      lower-ranked one (see trace_layout.ticks) is hidden.
-   - A row label cut with "…" shows its whole text on click. */
+   - A click on a row opens its detail pane and shows its label's whole text (a label cut
+     with "…"); another click closes both: one state per row, kept in sessionStorage by
+     the row's data-row-key, so open panes stay open across reloads and live redraws
+     (restorePanes runs at load and after each redraw). A click inside a pane does nothing,
+     so its text can be selected. */
 (function () {
   "use strict";
   var body = document.body;
@@ -60,12 +64,36 @@
     });
   }
 
+  var openKey = "saq-open:" + location.pathname;
+
+  function openRows() {
+    try { return JSON.parse(sessionStorage.getItem(openKey) || "[]"); } catch (e) { return []; }
+  }
+
+  function show(row, open) {
+    var pane = row.querySelector(".detail"), label = row.querySelector(".label");
+    if (pane) pane.hidden = !open;
+    if (label) label.classList.toggle("open", open);
+    row.classList.toggle("open", open);
+  }
+
+  function restorePanes() {
+    var keys = openRows();
+    document.querySelectorAll("li.row[data-row-key]").forEach(function (row) {
+      show(row, keys.indexOf(row.dataset.rowKey) !== -1);
+    });
+  }
+
+  function toggle(row) {
+    var key = row.dataset.rowKey, open = !row.classList.contains("open");
+    show(row, open);
+    var keys = openRows().filter(function (k) { return k !== key; });
+    if (open) keys.push(key);
+    try { sessionStorage.setItem(openKey, JSON.stringify(keys)); } catch (e) { /* private mode */ }
+  }
+
   function swap(page) {
     var fresh = new DOMParser().parseFromString(page, "text/html");
-    var opened = {};
-    document.querySelectorAll("li.row[data-id] .label.open").forEach(function (label) {
-      opened[label.parentElement.dataset.id] = true;
-    });
     ["header", "main"].forEach(function (part) {
       var now = document.querySelector(part), next = fresh.querySelector(part);
       if (now && next) now.replaceChildren.apply(now, Array.prototype.slice.call(next.childNodes));
@@ -73,9 +101,7 @@
     Object.keys(fresh.body.dataset).forEach(function (key) {
       body.dataset[key] = fresh.body.dataset[key];
     });
-    document.querySelectorAll("li.row[data-id]").forEach(function (row) {
-      if (opened[row.dataset.id]) row.querySelector(".label").classList.add("open");
-    });
+    restorePanes();
     serverNow = parseFloat(body.dataset.saqNow || "0");
     loadedAt = Date.now();
     declutter();
@@ -124,9 +150,10 @@
   }
 
   document.addEventListener("click", function (event) {
-    var label = event.target.closest && event.target.closest(".row .label");
-    if (label) label.classList.toggle("open");
+    var row = event.target.closest && event.target.closest("li.row[data-row-key]");
+    if (row && !event.target.closest(".detail")) toggle(row);
   });
+  restorePanes();
   window.addEventListener("resize", declutter);
   window.addEventListener("load", declutter);
   declutter();
