@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import typing as t
@@ -106,3 +107,69 @@ async def test_flush_timeout_zero_turns_the_flush_off(queue: RedisQueue) -> None
     async with running_worker(queue, [noop]) as worker:
         await started(worker)
     assert broken.flushes == 0
+
+
+class CountedExport(SpanProcessor):
+    def __init__(self) -> None:
+        self.flushes = 0
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.flushes += 1
+        return True
+
+
+async def test_only_the_stop_call_that_stopped_the_worker_flushes(queue: RedisQueue) -> None:
+    counted = CountedExport()
+    provider = TracerProvider()
+    provider.add_span_processor(counted)
+    SAQInstrumentor().instrument(tracer_provider=provider)
+    async with running_worker(queue, [noop]) as worker:
+        await started(worker)
+        await worker.stop()
+        assert counted.flushes == 1
+        await worker.stop()  # already stopped: SAQ returns at once, and so do we
+    # running_worker stopped it once more, and Worker.start did on its way out.
+    assert counted.flushes == 1
+
+
+stop_cancelled = False
+
+
+async def slow_to_stop(ctx: dict[str, t.Any]) -> None:
+    while True:
+        try:
+            await asyncio.sleep(600)
+        except asyncio.CancelledError:
+            # Swallows the worker's own cancellation (older SAQ cancels jobs at once when it
+            # stops), so that the stop is still under way when the test cancels it.
+            if stop_cancelled:
+                raise
+
+
+async def test_a_cancelled_stop_starts_the_flush_but_does_not_wait_for_it(
+    queue: RedisQueue,
+) -> None:
+    global stop_cancelled
+    stop_cancelled = False
+    stuck = StuckExport()
+    provider = TracerProvider()
+    provider.add_span_processor(stuck)
+    SAQInstrumentor().instrument(tracer_provider=provider, flush_timeout=3600)
+    stopping: asyncio.Task[None] | None = None
+    try:
+        async with running_worker(queue, [slow_to_stop], shutdown_grace_period_s=3600) as worker:
+            await queue.enqueue("slow_to_stop", key="slow")
+            await wait_until(lambda: bool(worker.job_task_contexts))
+            stopping = asyncio.create_task(worker.stop())
+            await wait_until(lambda: worker.event.is_set() and not worker.tasks)
+            stop_cancelled = True
+            stopping.cancel()
+            # The cancellation goes on while the flush still waits for its backend.
+            await wait_until(stopping.done)
+            assert stopping.cancelled()
+            await wait_until(stuck.flushing.is_set)
+            assert not stuck.release.is_set()
+    finally:
+        stuck.release.set()
+        if stopping is not None:
+            await asyncio.gather(stopping, return_exceptions=True)

@@ -286,3 +286,33 @@ async def test_nothing_is_read_while_no_meter_provider_could_record(
     finally:
         instrumentor.uninstrument()
         await observer.disconnect()
+
+
+async def test_a_worker_stopped_mid_read_leaves_no_read_behind(
+    queue: Queue,
+    healthy: SAQInstrumentor,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reading = asyncio.Event()
+    real_info = queue.info
+
+    async def slow_info(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        info = await real_info(*args, **kwargs)
+        reading.set()
+        await asyncio.sleep(600)  # a broker that answers slowly: the read is under way
+        return info
+
+    monkeypatch.setattr(queue, "info", slow_info)
+    # A read may take as long as the worker_info timer: the stop comes well within it.
+    timers = {**TIMERS, "worker_info": 60}
+    with caplog.at_level(logging.WARNING, "opentelemetry.instrumentation.saq"):
+        async with running_worker(queue, [quick], timers=timers):
+            await wait_until(reading.is_set, timeout=20)
+        # The worker has stopped (SAQ disconnects its queue next): nothing of it still runs.
+        left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+    assert left == []
+    assert "could not read the health" not in caplog.text

@@ -198,6 +198,7 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if options.get("queue_health"):
                 self._health = _health.start(meter, meters.check)
                 self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info))
+                self._patches.append(patch(Worker, "stop", self._health.wrap_stop))
             if quiet is not None:
                 self._patches += quiet.patches_over_ours()
             self._patches.append(patch(Worker, "stop", flush.wrap_stop))

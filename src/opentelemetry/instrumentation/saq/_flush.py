@@ -9,6 +9,11 @@ providers the instrumentation uses are flushed, in every process.
 ``force_flush`` blocks: it runs in a daemon thread of its own, never on the event loop and
 never holding up the interpreter's exit, and the stop waits for it at most
 ``flush_timeout`` seconds. A flush that fails or runs out of time is logged, never raised.
+
+Only the stop call that stopped the worker flushes: ``Worker.stop`` is called more than
+once per shutdown (by whoever stops the worker, then by ``Worker.start`` on its way out),
+and each flush may wait ``flush_timeout``. A stop that is cancelled starts its flush but
+does not wait for it: the cancellation goes on at once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import math
 import threading
 import time
 import typing as t
+import weakref
 
 from opentelemetry import metrics, trace
 
@@ -61,32 +67,55 @@ class Flush:
         self._tracer_provider = tracer_provider  # None: the global one, when the worker stops
         self._meter_provider = meter_provider
         self._timeout = timeout
+        # Each worker and the ``event`` of the run whose stop has flushed already.
+        self._flushed: weakref.WeakKeyDictionary[t.Any, t.Any] = weakref.WeakKeyDictionary()
 
     def wrap_stop(self, stop: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         async def flushing_stop(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+            stopper = self._stops_on_entry(worker)
+            cancelled = False
             try:
                 await stop(worker, *args, **kwargs)
+            except asyncio.CancelledError:
+                cancelled = True
+                raise
             finally:
-                await self.flush()
+                if stopper or self._stopped_by_this_call(worker):
+                    if cancelled:
+                        self._start_flush()
+                    else:
+                        await self.flush()
 
         return flushing_stop
+
+    def _stops_on_entry(self, worker: t.Any) -> bool:
+        # SAQ 0.26 guards its stop (a lock, then ``_stopped``): a call after the first returns
+        # at once, so which call stopped the worker is known only when it returns. Older SAQ
+        # stops again on every call: the first call of a run is the one that stops it.
+        return "_stopped" not in _attributes(worker) and self._claim(worker)
+
+    def _stopped_by_this_call(self, worker: t.Any) -> bool:
+        # Under SAQ 0.26's lock the call that stopped the worker returns first: the calls
+        # waiting for the lock resume only after it has.
+        return _attributes(worker).get("_stopped") is True and self._claim(worker)
+
+    def _claim(self, worker: t.Any) -> bool:
+        """True once per run of ``worker`` (``Worker.start`` makes a new ``event``)."""
+        try:
+            run = getattr(worker, "event", None)
+            if worker in self._flushed and self._flushed[worker] is run:
+                return False
+            self._flushed[worker] = run
+        except Exception:  # a worker we cannot keep track of: flush, as on every stop
+            logger.debug("cannot tell whether this stop flushed already", exc_info=True)
+        return True
 
     async def flush(self) -> None:
         """Flush the providers in a thread; wait at most the timeout; never raise."""
         try:
-            providers = self._providers()
-            if not providers or self._timeout <= 0:
-                return
-            loop = asyncio.get_running_loop()
-            done = loop.create_future()
-            thread = threading.Thread(
-                target=_flush_all,
-                args=(providers, self._timeout, loop, done),
-                name="saq-otel-flush",
-                daemon=True,
-            )
-            thread.start()
-            await asyncio.wait_for(done, self._timeout)
+            done = self._start()
+            if done is not None:
+                await asyncio.wait_for(done, self._timeout)
         except asyncio.TimeoutError:
             logger.warning(
                 "the tracer and meter providers did not flush within %ss; "
@@ -96,6 +125,29 @@ class Flush:
         except Exception:
             logger.warning("could not flush the tracer and meter providers", exc_info=True)
 
+    def _start_flush(self) -> None:
+        """Flush the providers in a thread, waiting for nothing; never raise."""
+        try:
+            self._start()
+        except Exception:
+            logger.warning("could not flush the tracer and meter providers", exc_info=True)
+
+    def _start(self) -> asyncio.Future[None] | None:
+        """The flush thread started; its future is settled when it is done (None: no flush)."""
+        providers = self._providers()
+        if not providers or self._timeout <= 0:
+            return None
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        thread = threading.Thread(
+            target=_flush_all,
+            args=(providers, self._timeout, loop, done),
+            name="saq-otel-flush",
+            daemon=True,
+        )
+        thread.start()
+        return done
+
     def _providers(self) -> list[t.Any]:
         tracer_provider = self._tracer_provider or trace.get_tracer_provider()
         meter_provider = self._meter_provider or metrics.get_meter_provider()
@@ -104,6 +156,11 @@ class Flush:
             for provider in (tracer_provider, meter_provider)
             if callable(getattr(provider, "force_flush", None))
         ]
+
+
+def _attributes(worker: t.Any) -> dict[str, t.Any]:
+    attributes = getattr(worker, "__dict__", None)
+    return attributes if isinstance(attributes, dict) else {}
 
 
 def _flush_all(

@@ -10,6 +10,10 @@ reader's thread (an export, a Prometheus scrape) and only look at the last read.
 Every worker reports its queue's gauges: the values are the queue's, not the worker's, so
 a dashboard takes ``max`` per queue (a gauge is not additive), and any live worker keeps
 the series alive. Busy slots and concurrency are the worker's own, with its id.
+
+The read task is not one of SAQ's ``worker.tasks``: when the worker stops, its read under
+way is cancelled (SAQ disconnects the queue right after the stop), and no read starts once
+the worker is stopping.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ _DEFAULT_INTERVAL = 10.0  # SAQ's default worker_info timer, seconds
 _MIN_TIMEOUT = 1.0  # seconds a read may take, however short the interval
 _STALE_INTERVALS = 3  # a read this many intervals old is no longer the queue's state
 _NS = 1_000_000_000
+_STOP_WAIT = 1.0  # seconds a stopping worker waits for its cancelled read to end
 
 
 class _WorkerState:
@@ -103,10 +108,41 @@ class QueueHealth:
 
         return traced_worker_info
 
+    def wrap_stop(self, stop: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        async def stop_reading(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+            cancelled = False
+            try:
+                await stop(worker, *args, **kwargs)
+            except asyncio.CancelledError:
+                cancelled = True
+                raise
+            finally:
+                await self._end_read(worker, wait=not cancelled)
+
+        return stop_reading
+
+    async def _end_read(self, worker: t.Any, *, wait: bool) -> None:
+        """Cancel the stopped worker's read under way; wait briefly, unless the stop was
+        cancelled (its cancellation is not held up); never raise."""
+        try:
+            state = self._workers.get(id(worker))
+            if state is None or state.worker() is not worker:
+                return
+            reading = state.reading
+            if reading is None or reading.done():
+                return
+            reading.cancel()
+            if wait:
+                await asyncio.wait({reading}, timeout=_STOP_WAIT)
+        except Exception:
+            logger.warning(
+                "could not end the queue-health read of a stopping worker", exc_info=True
+            )
+
     def _start_read(self, worker: t.Any) -> None:
         try:
-            if not self._recording():
-                return
+            if not self._recording() or _stopped(worker):
+                return  # a stopping worker's queue disconnects soon: no read to leave behind
             state = self._state(worker)
             queue = state.queue
             now_ns = time_ns()
