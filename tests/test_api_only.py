@@ -21,7 +21,7 @@ from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import META_KEY, SAQInstrumentor, _configured
 from tests.test_metrics import base, by_attributes, points
-from tests.workers import running_worker, wait_for_spans
+from tests.workers import finished, running_worker, wait_for_spans
 
 Ctx = dict[str, t.Any]
 
@@ -70,8 +70,8 @@ async def test_jobs_run_and_are_measured_without_an_sdk(
     assert job is not None and failing is not None
     assert META_KEY not in (job.meta or {})  # no span, nothing to carry
     async with running_worker(queue, FUNCTIONS):
-        await job.refresh(until_complete=10)
-        await failing.refresh(until_complete=10)
+        await finished(job, 10)
+        await finished(failing, 10)
     assert job.result == 3
 
     found = points(reader)
@@ -155,7 +155,7 @@ async def test_a_worker_without_an_sdk_passes_the_producers_context_on(
     worker_side.instrument()  # API only on the worker's side
     try:
         async with running_worker(queue, FUNCTIONS):
-            await job.refresh(until_complete=10)
+            await finished(job, 10)
     finally:
         worker_side.uninstrument()
     assert job.result == "acme"

@@ -23,7 +23,7 @@ from saq.queue import Queue
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor
 from tests.test_metrics import points
-from tests.workers import running_worker, spans_named, wait_for_spans, wait_until
+from tests.workers import finished, running_worker, spans_named, wait_for_spans, wait_until
 
 Ctx = dict[str, t.Any]
 
@@ -138,7 +138,7 @@ async def test_a_swallowed_abort_does_not_taint_the_next_job_with_the_same_key(
         second = await any_queue.enqueue("add", key=key, a=1, b=2, scheduled=int(time.time()) + 1)
         assert second is not None
         _, completed = await wait_for_spans(exporter, f"process {any_queue.name}", 2, timeout=20)
-        await second.refresh(until_complete=10)
+        await finished(second, 10)
 
     assert second.status == Status.COMPLETE and second.result == 3  # what SAQ decided...
     attributes = completed.attributes or {}
@@ -164,7 +164,7 @@ async def test_an_attempt_the_sweep_aborts_says_the_job_will_retry_when_saq_requ
         job = await any_queue.enqueue("sleeps", heartbeat=1, timeout=60, retries=2)
         assert job is not None
         requeued, last = await wait_for_spans(exporter, f"process {any_queue.name}", 2, timeout=30)
-        await job.refresh(until_complete=15)
+        await finished(job, 15)
 
     assert (job.status, job.attempts, job.error) == (Status.ABORTED, 2, "swept")
     first = requeued.attributes or {}
@@ -197,7 +197,7 @@ async def test_overlapping_attempts_of_one_key_each_get_their_own_span_outcome_a
         (first,) = await wait_for_spans(exporter, f"process {queue.name}", 1)
         _released.add((job.key, 2))  # ...which then ends before SAQ's abort loop looks again
         await wait_for_spans(exporter, f"process {queue.name}", 2)
-        await job.refresh(until_complete=10)
+        await finished(job, 10)
 
     _, second = sorted(spans_named(exporter, f"process {queue.name}"), key=attempt_number)
     assert (job.status, job.result) == (Status.COMPLETE, "second attempt")

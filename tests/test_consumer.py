@@ -17,7 +17,7 @@ from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import META_KEY, SAQInstrumentor
-from tests.workers import running_worker, spans_named, wait_for_spans
+from tests.workers import finished, running_worker, spans_named, wait_for_spans
 
 Ctx = dict[str, t.Any]
 tracer = trace.get_tracer("job-code")
@@ -248,7 +248,7 @@ async def test_an_abort_the_function_swallows_is_still_an_abort(
         await until_running(job)
         await job.abort("user pressed cancel")
         (attempt,) = await wait_for_spans(exporter, f"process {queue.name}", 1)
-        await job.refresh(until_complete=10)
+        await finished(job, 10)
 
     assert job.status == Status.ABORTED  # what SAQ decided...
     attributes = attempt.attributes or {}
@@ -341,7 +341,7 @@ async def test_baggage_travels_from_the_producer_to_the_job(queue: RedisQueue) -
         context.detach(token)
     assert job is not None
     async with running_worker(queue, FUNCTIONS):
-        await job.refresh(until_complete=10)
+        await finished(job, 10)
     assert job.result == "acme"
 
 

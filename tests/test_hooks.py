@@ -16,7 +16,7 @@ from saq.job import Job
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import InstrumentOptions, SAQInstrumentor
-from tests.workers import running_worker, wait_for_spans
+from tests.workers import finished, running_worker, wait_for_spans
 
 Ctx = dict[str, t.Any]
 
@@ -79,7 +79,7 @@ async def test_a_hook_that_raises_is_logged_and_breaks_nothing(
         job = await queue.enqueue("greet", tenant="acme")
         assert job is not None
         async with running_worker(queue, [greet]):
-            await job.refresh(until_complete=10)
+            await finished(job, 10)
             await wait_for_spans(exporter, f"process {queue.name}", 1)
     assert job.result == "hello acme"
     assert "the send hook raised" in caplog.text
@@ -102,7 +102,7 @@ async def test_hooks_are_not_called_for_spans_that_do_not_record(queue: RedisQue
         job = await queue.enqueue("greet", tenant="acme")
         assert job is not None
         async with running_worker(queue, [greet]):
-            await job.refresh(until_complete=10)
+            await finished(job, 10)
     finally:
         instrumentor.uninstrument()
     assert job.result == "hello acme"

@@ -22,7 +22,7 @@ from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import META_KEY, SAQInstrumentor
-from tests.workers import running_worker, spans_named
+from tests.workers import finished, running_worker, spans_named
 
 PATCHED = [
     (saq.queue.base.Queue, "enqueue"),
@@ -98,7 +98,7 @@ async def test_after_uninstrument_nothing_is_traced_and_no_context_is_written(
     job = await queue.enqueue("add", a=1, b=2)
     assert job is not None
     async with running_worker(queue, [add]):
-        await job.refresh(until_complete=10)
+        await finished(job, 10)
     assert job.status == Status.COMPLETE
     assert META_KEY not in job.meta
     assert exporter.get_finished_spans() == ()
@@ -111,7 +111,7 @@ async def test_suppress_instrumentation_disables_both_sides(
         job = await queue.enqueue("add", a=1, b=2)
         assert job is not None
         async with running_worker(queue, [add]):
-            await job.refresh(until_complete=10)
+            await finished(job, 10)
     assert job.status == Status.COMPLETE
     assert META_KEY not in job.meta
     assert exporter.get_finished_spans() == ()
@@ -144,8 +144,8 @@ async def test_a_broken_propagator_loses_no_job_and_is_logged(
         without_context = await queue.enqueue("add", a=2, b=3)
         assert with_context is not None and without_context is not None
         async with running_worker(queue, [add]):
-            await with_context.refresh(until_complete=10)
-            await without_context.refresh(until_complete=10)
+            await finished(with_context, 10)
+            await finished(without_context, 10)
 
     assert (with_context.status, with_context.result) == (Status.COMPLETE, 2)
     assert (without_context.status, without_context.result) == (Status.COMPLETE, 5)

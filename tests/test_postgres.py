@@ -12,7 +12,7 @@ from saq.job import Status
 from saq.queue.postgres import PostgresQueue
 
 from opentelemetry.instrumentation.saq import META_KEY
-from tests.workers import running_worker, spans_named, wait_for_spans
+from tests.workers import finished, running_worker, spans_named, wait_for_spans
 
 pytestmark = pytest.mark.usefixtures("instrument")
 Ctx = dict[str, t.Any]
@@ -42,7 +42,7 @@ async def test_a_postgres_job_joins_the_request_trace(
 
     async with running_worker(pg_queue, [build_report], poll_interval=0.05):
         (process,) = await wait_for_spans(exporter, f"process {pg_queue.name}", 1)
-        await job.refresh(until_complete=10)
+        await finished(job, 10)
 
     (send,) = spans_named(exporter, f"send {pg_queue.name}")
     assert job.status == Status.COMPLETE and job.result == "report 2026-11"
@@ -64,7 +64,7 @@ async def test_retries_on_postgres_keep_the_producer_context(
     assert job is not None
     async with running_worker(pg_queue, [fails_twice], poll_interval=0.05):
         attempts = await wait_for_spans(exporter, f"process {pg_queue.name}", 3, timeout=20)
-        await job.refresh(until_complete=10)
+        await finished(job, 10)
 
     (send,) = spans_named(exporter, f"send {pg_queue.name}")
     assert job.status == Status.COMPLETE and job.result == "ok"

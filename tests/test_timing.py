@@ -16,7 +16,7 @@ from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor
 from tests.test_metrics import points
-from tests.workers import running_worker, spans_named, wait_for_spans
+from tests.workers import finished, running_worker, spans_named, wait_for_spans
 
 Ctx = dict[str, t.Any]
 _calls: dict[str, int] = {}
@@ -110,13 +110,13 @@ async def test_a_job_object_enqueued_again_waits_from_its_new_enqueue(
     job = Job("noop")
     assert await queue.enqueue(job) is not None
     async with running_worker(queue, [noop]):
-        await job.refresh(until_complete=10)
+        await finished(job, 10)
         # The same object again: SAQ keeps its attempt count (attempt 2 follows) and stamps
         # a new enqueue time, from which this attempt could start: it is no retry.
         assert job.attempts == 1
         assert await queue.enqueue(job) is not None
         _, again = await wait_for_spans(exporter, f"process {queue.name}", 2)
-        await job.refresh(until_complete=10)
+        await finished(job, 10)
 
     attributes = again.attributes or {}
     assert attributes["saq.job.attempt"] == job.attempts == 2

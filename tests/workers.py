@@ -13,6 +13,7 @@ import psycopg
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from saq import Worker
+from saq.job import TERMINAL_STATUSES
 from saq.queue import Queue
 from saq.queue.postgres import PostgresQueue
 from saq.queue.redis import RedisQueue
@@ -66,6 +67,23 @@ async def _postgres_sweep_lock(queue: PostgresQueue) -> AsyncIterator[None]:
             "SELECT pg_advisory_lock(%s, hashtext(%s))", (queue.saq_lock_keyspace, queue.name)
         )
         yield
+
+
+async def finished(job: t.Any, timeout: float = 10) -> None:
+    """Wait until ``job`` is final (complete, failed or aborted), reading it from its queue.
+
+    Not ``job.refresh(until_complete=...)``: SAQ reads the job, then subscribes to its
+    updates, and misses a finish that lands in between (seen on a busy machine), waiting
+    out its whole timeout.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        await job.refresh()
+        if job.status in TERMINAL_STATUSES:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job.key} is still {job.status} after {timeout} s")
+        await asyncio.sleep(0.05)
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:

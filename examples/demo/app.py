@@ -119,7 +119,7 @@ def create_app(queue: Queue, in_process_worker: bool) -> Litestar:
     @get("/everything", media_type=MediaType.HTML)
     async def everything() -> str:
         await queue.enqueue("send_welcome_email", to="grace@example.com")
-        await queue.enqueue("sync_crm", customer_id=7, retries=3, retry_delay=0.5)
+        await queue.enqueue("sync_crm", customer_id=7, retries=3, retry_delay=1.5)
         await queue.enqueue("generate_invoice_pdf", order_id=1002)
         await queue.enqueue(
             "send_reminder", to="grace@example.com", scheduled=int(time.time()) + 30

@@ -28,7 +28,7 @@ class HeldQueue(RedisQueue):
 async def tracked_job(queue: RedisQueue) -> jobs.TrackedJob:
     job = await queue.enqueue("noop")
     assert job is not None
-    await queue.update(job, status=Status.COMPLETE)
+    await job.finish(Status.COMPLETE)
     enqueued = EnqueuedJob(queue, job, 1, 1, False, None)
     entry = jobs.new_entry(enqueued, None)
     entry["status"] = "queued"

@@ -78,9 +78,10 @@ def axis_overlaps(page: t.Any) -> list[tuple[str, str]]:
 def test_no_two_axis_labels_overlap(redis_url: str, width: int) -> None:
     queue = RedisQueue.from_url(redis_url, name=f"axis-{uuid.uuid4().hex[:8]}")
     with serving(litestar_app(queue)) as base, httpx.Client(base_url=base) as client:
-        # A retry after a delay (a band between the attempts) and a job due in an hour
+        # A retry after a delay long beside the busy time even on a loaded machine (a band
+        # between the attempts), and a job due in an hour
         # (a band up to now): short busy stretches between bands, where labels crowd.
-        client.get("/retry", params={"delay": 0.6})
+        client.get("/retry", params={"delay": 2.0})
         client.get("/signup")
         traces = {
             path: panel(client, request_id(client, path))["trace_id"]

@@ -154,7 +154,15 @@ def test_updates_after_the_response_reach_a_file_storage(redis_url: str, tmp_pat
     )
 
     def stored() -> list[tuple[str, t.Any]]:
-        records = json.loads(path.read_text())
+        # The toolbar rewrites the file in place: a read may catch it half written.
+        for _ in range(50):
+            try:
+                records = json.loads(path.read_text())
+                break
+            except json.JSONDecodeError:
+                time.sleep(0.02)
+        else:
+            raise AssertionError(f"{path} never held whole JSON")
         return [
             (r["data"]["metadata"]["path"], r["data"]["panel_data"].get("SAQPanel"))
             for r in records

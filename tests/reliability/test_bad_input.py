@@ -12,7 +12,7 @@ from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import META_KEY, SAQInstrumentor
-from tests.workers import running_worker, spans_named, wait_for_spans
+from tests.workers import finished, running_worker, spans_named, wait_for_spans
 
 Ctx = dict[str, t.Any]
 
@@ -49,7 +49,7 @@ async def test_bad_context_in_meta_runs_the_job_under_a_root_span(
     assert job is not None
     instrument.instrument(tracer_provider=instrument.tracer_provider)
     async with running_worker(queue, [add]):
-        await job.refresh(until_complete=10)
+        await finished(job, 10)
         # SAQ marks the job complete before the attempt ends: wait for its span too.
         (process,) = await wait_for_spans(exporter, f"process {queue.name}", 1)
 
@@ -78,7 +78,7 @@ async def test_jobs_from_an_uninstrumented_producer_run_under_root_spans(
     async with running_worker(queue, [add]):
         for job in jobs:
             assert job is not None
-            await job.refresh(until_complete=10)
+            await finished(job, 10)
 
     assert [job.result for job in jobs if job] == [0, 2, 4, 6, 8]
     processes = spans_named(exporter, f"process {queue.name}")
@@ -93,7 +93,7 @@ async def test_our_jobs_run_unchanged_on_an_uninstrumented_worker(
     instrument.uninstrument()
     try:
         async with running_worker(queue, [meta_seen]):
-            await job.refresh(until_complete=10)
+            await finished(job, 10)
     finally:
         instrument.instrument(tracer_provider=instrument.tracer_provider)
 

@@ -19,7 +19,7 @@ from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor
 from tests.servers import RedisServer
-from tests.workers import running_worker, spans_named
+from tests.workers import finished, running_worker, spans_named
 
 Ctx = dict[str, t.Any]
 
@@ -141,7 +141,7 @@ async def test_a_span_processor_that_raises_never_reaches_the_user(
             job = await queue.enqueue("double", n=21)
             assert job is not None
             async with running_worker(queue, [double]):
-                await job.refresh(until_complete=10)
+                await finished(job, 10)
     finally:
         instrumentor.uninstrument()
     assert (job.status, job.result) == (Status.COMPLETE, 42)
@@ -164,7 +164,7 @@ async def test_an_exporter_that_raises_loses_no_job(queue: RedisQueue) -> None:
         job = await queue.enqueue("double", n=4)
         assert job is not None
         async with running_worker(queue, [double]):
-            await job.refresh(until_complete=10)
+            await finished(job, 10)
     finally:
         instrumentor.uninstrument()
     assert (job.status, job.result) == (Status.COMPLETE, 8)

@@ -19,7 +19,7 @@ from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor, _capture
 from tests.test_metrics import points
-from tests.workers import running_worker, wait_for_spans, wait_until
+from tests.workers import finished, running_worker, wait_for_spans, wait_until
 
 Ctx = dict[str, t.Any]
 
@@ -91,7 +91,7 @@ async def test_a_span_processor_that_raises_costs_no_metric_point_and_no_listene
         job = await queue.enqueue("add", a=1, b=2)
         assert job is not None
         async with running_worker(queue, [add]):
-            await job.refresh(until_complete=10)
+            await finished(job, 10)
             await wait_until(lambda: counted(reader)["messaging.process.duration"] == 1)
     finally:
         _capture.stop(token)
@@ -132,7 +132,7 @@ async def test_a_propagator_whose_extract_raises_still_gives_a_root_attempt_and_
         assert job is not None
         async with running_worker(queue, [add]):
             (attempt,) = await wait_for_spans(exporter, f"process {queue.name}", 1)
-            await job.refresh(until_complete=10)
+            await finished(job, 10)
     finally:
         instrumentor.uninstrument()
     assert job.result == 4

@@ -18,7 +18,7 @@ from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.debug_toolbar import SAQPanel
 from tests.debug_toolbar.apps import in_app_worker
 from tests.debug_toolbar.toolbar_api import request_id, wait_for_panel
-from tests.workers import running_worker
+from tests.workers import finished, running_worker
 
 SECRET = "s3cr3t-VALUE"
 ARGUMENTS = {
@@ -56,7 +56,7 @@ async def test_arguments_never_go_on_spans_by_default(
     job = await queue.enqueue("charge", **ARGUMENTS)
     assert job is not None
     async with running_worker(queue, [charge]):
-        await job.refresh(until_complete=10)
+        await finished(job, 10)
     exported = everything_exported(exporter)
     assert job.result == "charged" and "send " in json.dumps(
         [s.name for s in exporter.get_finished_spans()]
