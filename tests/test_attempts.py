@@ -152,6 +152,13 @@ async def test_a_swallowed_abort_does_not_taint_the_next_job_with_the_same_key(
 SWEEPING = {"schedule": 1, "worker_info": 10, "sweep": 1, "abort": 0.1}
 
 
+def assert_swept_and_requeued(span: t.Any) -> None:
+    first = span.attributes or {}
+    assert (first["saq.job.attempt"], first["saq.job.status"]) == (1, "queued")
+    assert first["saq.job.will_retry"] is True
+    assert first["error.type"] == "aborted" and span.status.description == "swept"
+
+
 @pytest.mark.usefixtures("instrumented")
 async def test_an_attempt_the_sweep_aborts_says_the_job_will_retry_when_saq_requeues_it(
     any_queue: Queue, exporter: InMemorySpanExporter, reader: InMemoryMetricReader
@@ -163,14 +170,18 @@ async def test_an_attempt_the_sweep_aborts_says_the_job_will_retry_when_saq_requ
     ):
         job = await any_queue.enqueue("sleeps", heartbeat=1, timeout=60, retries=2)
         assert job is not None
+        if not hasattr(Queue, "swept_error_message"):
+            # SAQ 0.20's worker forgets a task by key when an attempt ends: when the first
+            # attempt's end comes after the second's start, SAQ never aborts the second.
+            # Only the first attempt's outcome is certain there.
+            (requeued,) = await wait_for_spans(exporter, f"process {any_queue.name}", 1)
+            assert_swept_and_requeued(requeued)
+            return
         requeued, last = await wait_for_spans(exporter, f"process {any_queue.name}", 2, timeout=30)
         await finished(job, 15)
 
     assert (job.status, job.attempts, job.error) == (Status.ABORTED, 2, "swept")
-    first = requeued.attributes or {}
-    assert (first["saq.job.attempt"], first["saq.job.status"]) == (1, "queued")
-    assert first["saq.job.will_retry"] is True
-    assert first["error.type"] == "aborted" and requeued.status.description == "swept"
+    assert_swept_and_requeued(requeued)
     final = last.attributes or {}
     assert (final["saq.job.attempt"], final["saq.job.status"]) == (2, "aborted")
     assert "saq.job.will_retry" not in final
