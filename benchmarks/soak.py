@@ -145,7 +145,7 @@ class Producer:
     def __init__(self, queue: RedisQueue) -> None:
         self.queue = queue
         self.enqueued: dict[str, int] = {}  # key -> n, for every job Redis holds
-        self.returned = 0  # enqueue() returned the job
+        self.returned: set[str] = set()  # keys whose enqueue() returned the job
         self.errors = 0  # enqueue() raised, and was retried
         self.landed_anyway = 0  # enqueue() raised, yet Redis held the job
         self.duplicates = 0  # enqueue() returned None (Redis held the key already)
@@ -177,7 +177,7 @@ class Producer:
             if job is None:
                 self.duplicates += 1
             else:
-                self.returned += 1
+                self.returned.add(key)
             break
         self.enqueued[key] = n
 

@@ -102,6 +102,8 @@ def _span_figures(
     sends = [s for s in spans if s["kind"] == PRODUCER]
     accepted = [s for s in sends if not s["error"] and not s["duplicate"]]
     refused = [s for s in sends if s["error"]]
+    per_job = Counter(s["key"] for s in accepted)
+    not_one = sum(per_job[key] != 1 for key in producer.returned)
     send_ids: dict[str, set[tuple[str, str]]] = {}
     for send in sends:
         send_ids.setdefault(send["key"], set()).add((send["trace"], send["span"]))
@@ -134,7 +136,8 @@ def _span_figures(
     open_spans = sum(r["spans_open"] for r in reported)
     reporters = f"{len(reported)} of {len(run['graceful']) + 1} processes reported"
     return {
-        "send spans per successful enqueue": _ratio(len(accepted), producer.returned),
+        "send spans per successful enqueue": _ratio(len(accepted), len(producer.returned))
+        + (f", {not_one:,} jobs with other than one" if not_one else ""),
         "send spans of refused enqueues (ERROR)": f"{len(refused):,} of {producer.errors:,}",
         "process spans per attempt SAQ recorded": _ratio(len(processes), recorded),
         "process spans per attempt started, less those lost with a SIGKILLed worker": _ratio(
