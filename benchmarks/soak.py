@@ -288,6 +288,7 @@ async def run(instrumented: bool, args: argparse.Namespace, workdir: Path) -> di
             await asyncio.gather(
                 *(producer.enqueue(n) for n in range(start, min(start + batch, args.jobs)))
             )
+        enqueued_ms = time.time() * 1000
         if restart is not None:
             await restart
         missing, finished_at = await wait_until_finished(producer, args.stall)
@@ -316,6 +317,7 @@ async def run(instrumented: bool, args: argparse.Namespace, workdir: Path) -> di
         "missing": missing,
         "seconds": seconds,
         "began_ms": began_ms,
+        "enqueued_ms": enqueued_ms,
         "killed": workers.killed,
         "graceful": graceful,
     }
