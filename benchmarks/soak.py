@@ -284,7 +284,9 @@ async def run(instrumented: bool, args: argparse.Namespace, workdir: Path) -> di
                         )
                     else:
                         workers.kill_and_replace(len(workers.killed))
-            await producer.wait_for_room(args.backlog)
+            if restart is None or restart.done():
+                await producer.wait_for_room(args.backlog)
+            # else: enqueue while Redis is down, whatever the backlog: that is the fault.
             await asyncio.gather(
                 *(producer.enqueue(n) for n in range(start, min(start + batch, args.jobs)))
             )
