@@ -134,15 +134,16 @@ def _instrument() -> None:
 if os.environ.get("SOAK_INSTRUMENTED") == "1":
     _instrument()
 
-_attempts = os.open(
-    SOAK_DIR / f"attempts-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
-)
+_attempts: list[int] = []  # the file, opened by the first attempt (never in the producer)
 
 
 def _note(mark: str, ctx: Ctx) -> None:
+    if not _attempts:
+        path = SOAK_DIR / f"attempts-{os.getpid()}.log"
+        _attempts.append(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
     job = ctx["job"]
     # One write(2) per line: in the kernel as soon as it returns, whatever kills us next.
-    os.write(_attempts, f"{mark} {job.key} {job.attempts}\n".encode())
+    os.write(_attempts[0], f"{mark} {job.key} {job.attempts}\n".encode())
 
 
 async def attempt_started(ctx: Ctx) -> None:
