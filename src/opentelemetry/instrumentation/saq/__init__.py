@@ -167,7 +167,7 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         quiet = None
         if not options.get("enable_internal_instrumentation", False):
             quiet = Quiet(in_jobs=bool(options.get("internal_instrumentation_in_jobs", True)))
-        flush = Flush(tracer_provider, meter_provider, flush_timeout(options.get("flush_timeout")))
+        timeout = flush_timeout(options.get("flush_timeout"))
         self._health: _health.QueueHealth | None = None
         self._patches = []
         try:
@@ -198,9 +198,10 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if options.get("queue_health"):
                 self._health = _health.start(meter, meters.check)
                 self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info))
-                self._patches.append(patch(Worker, "stop", self._health.wrap_stop))
             if quiet is not None:
                 self._patches += quiet.patches_over_ours()
+            end_read = self._health.end_read if self._health is not None else None
+            flush = Flush(tracer_provider, meter_provider, timeout, end_read)
             self._patches.append(patch(Worker, "stop", flush.wrap_stop))
         except Exception:
             # SAQ as it was, rather than half-patched for good: uninstrument() would not

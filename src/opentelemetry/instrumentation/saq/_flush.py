@@ -14,6 +14,10 @@ Only the stop call that stopped the worker flushes: ``Worker.stop`` is called mo
 once per shutdown (by whoever stops the worker, then by ``Worker.start`` on its way out),
 and each flush may wait ``flush_timeout``. A stop that is cancelled starts its flush but
 does not wait for it: the cancellation goes on at once.
+
+This is the one wrapper of ``Worker.stop``: what else the instrumentation must end for a
+stopping worker (its queue-health read) is ended here too, before the flush, so that
+nothing of ours is still running while the providers export.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ if t.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 logger = logging.getLogger(__name__)
+
+EndWorker = t.Callable[[t.Any, bool], t.Awaitable[None]]
 
 # Seconds a stopping worker waits for the providers to export what they buffer.
 DEFAULT_FLUSH_TIMEOUT = 5.0
@@ -63,7 +69,10 @@ class Flush:
         tracer_provider: trace.TracerProvider | None,
         meter_provider: metrics.MeterProvider | None,
         timeout: float = DEFAULT_FLUSH_TIMEOUT,
+        end_worker: EndWorker | None = None,
     ) -> None:
+        # Ends what else of ours runs for a stopping worker: (worker, wait) -> never raises.
+        self._end_worker = end_worker
         self._tracer_provider = tracer_provider  # None: the global one, when the worker stops
         self._meter_provider = meter_provider
         self._timeout = timeout
@@ -80,6 +89,8 @@ class Flush:
                 cancelled = True
                 raise
             finally:
+                if self._end_worker is not None:
+                    await self._end_worker(worker, not cancelled)
                 if stopper or self._stopped_by_this_call(worker):
                     if cancelled:
                         self._start_flush()

@@ -30,9 +30,6 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.instrumentation.saq import _health_gauges, _queue_snapshot, _queues
 from opentelemetry.instrumentation.saq._attributes import (
     MESSAGING_CLIENT_ID,
-    MESSAGING_DESTINATION_NAME,
-    MESSAGING_SYSTEM,
-    MESSAGING_SYSTEM_SAQ,
 )
 
 if t.TYPE_CHECKING:
@@ -108,22 +105,10 @@ class QueueHealth:
 
         return traced_worker_info
 
-    def wrap_stop(self, stop: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        async def stop_reading(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
-            cancelled = False
-            try:
-                await stop(worker, *args, **kwargs)
-            except asyncio.CancelledError:
-                cancelled = True
-                raise
-            finally:
-                await self._end_read(worker, wait=not cancelled)
-
-        return stop_reading
-
-    async def _end_read(self, worker: t.Any, *, wait: bool) -> None:
-        """Cancel the stopped worker's read under way; wait briefly, unless the stop was
-        cancelled (its cancellation is not held up); never raise."""
+    async def end_read(self, worker: t.Any, wait: bool) -> None:
+        """Cancel a stopping worker's read under way (``Flush`` calls this once SAQ's stop
+        returned); wait briefly, unless the stop was cancelled (its cancellation is not
+        held up); never raise."""
         try:
             state = self._workers.get(id(worker))
             if state is None or state.worker() is not worker:
@@ -159,12 +144,7 @@ class QueueHealth:
         state = self._workers.get(id(worker))
         if state is not None and state.worker() is worker:
             return state
-        facts = _queues.facts(worker.queue)
-        attributes: Attributes = {
-            MESSAGING_SYSTEM: MESSAGING_SYSTEM_SAQ,
-            MESSAGING_DESTINATION_NAME: facts.name,
-            **facts.server,
-        }
+        attributes = dict(_queues.facts(worker.queue).queue)
         interval = float(getattr(worker, "timers", {}).get("worker_info", _DEFAULT_INTERVAL))
         key = tuple(sorted(attributes.items()))
         with self._lock:

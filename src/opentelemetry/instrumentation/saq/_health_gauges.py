@@ -33,36 +33,10 @@ SAQ_WORKER_SLOT_MAX = "saq.worker.slot.max"
 
 def register(meter: Meter, current: Callable[[], QueueHealth | None]) -> None:
     """Create the gauges on ``meter``; their callbacks observe ``current()``."""
-    meter.create_observable_gauge(
-        SAQ_QUEUE_JOB_COUNT,
-        [_guarded(current, _jobs)],
-        unit="{job}",
-        description="Jobs in the queue by state: queued (ready), active, scheduled (later).",
-    )
-    meter.create_observable_gauge(
-        SAQ_QUEUE_OLDEST_JOB_AGE,
-        [_guarded(current, _oldest_age)],
-        unit="s",
-        description="How long the oldest ready job has waited to start (0 when none waits).",
-    )
-    meter.create_observable_gauge(
-        SAQ_QUEUE_WORKER_COUNT,
-        [_guarded(current, _workers_alive)],
-        unit="{worker}",
-        description="Workers alive on the queue, as SAQ's worker info says.",
-    )
-    meter.create_observable_gauge(
-        SAQ_WORKER_SLOT_BUSY,
-        [_guarded(current, _busy_slots)],
-        unit="{slot}",
-        description="Jobs this worker is running now.",
-    )
-    meter.create_observable_gauge(
-        SAQ_WORKER_SLOT_MAX,
-        [_guarded(current, _max_slots)],
-        unit="{slot}",
-        description="Jobs this worker runs at once at most (its concurrency).",
-    )
+    for name, observe, unit, description in _GAUGES:
+        meter.create_observable_gauge(
+            name, [_guarded(current, observe)], unit=unit, description=description
+        )
 
 
 Observe = t.Callable[["QueueHealth"], "Iterable[Observation]"]
@@ -115,3 +89,33 @@ def _busy_slots(health: QueueHealth) -> Iterable[Observation]:
 def _max_slots(health: QueueHealth) -> Iterable[Observation]:
     for worker, state in health.live()[0]:
         yield Observation(int(worker.concurrency), state.worker_attributes)
+
+
+# Name, what it observes, unit, description: one row per gauge.
+_GAUGES: tuple[tuple[str, Observe, str, str], ...] = (
+    (
+        SAQ_QUEUE_JOB_COUNT,
+        _jobs,
+        "{job}",
+        "Jobs in the queue by state: queued (ready), active, scheduled (later).",
+    ),
+    (
+        SAQ_QUEUE_OLDEST_JOB_AGE,
+        _oldest_age,
+        "s",
+        "How long the oldest ready job has waited to start (0 when none waits).",
+    ),
+    (
+        SAQ_QUEUE_WORKER_COUNT,
+        _workers_alive,
+        "{worker}",
+        "Workers alive on the queue, as SAQ's worker info says.",
+    ),
+    (SAQ_WORKER_SLOT_BUSY, _busy_slots, "{slot}", "Jobs this worker is running now."),
+    (
+        SAQ_WORKER_SLOT_MAX,
+        _max_slots,
+        "{slot}",
+        "Jobs this worker runs at once at most (its concurrency).",
+    ),
+)

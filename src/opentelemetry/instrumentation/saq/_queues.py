@@ -44,6 +44,7 @@ class QueueFacts:
         "outcomes",
         "process",
         "process_name",
+        "queue",
         "send",
         "send_errors",
         "send_name",
@@ -53,6 +54,12 @@ class QueueFacts:
     def __init__(self, queue: Queue) -> None:
         self.name: str = queue.name
         self.server: Attributes = broker_attributes(queue)
+        # The queue itself, with no operation: what its health gauges carry.
+        self.queue: Attributes = {
+            MESSAGING_SYSTEM: MESSAGING_SYSTEM_SAQ,
+            MESSAGING_DESTINATION_NAME: self.name,
+            **self.server,
+        }
         self.send_name = f"{SEND} {self.name}"
         self.process_name = f"{PROCESS} {self.name}"
         # The attributes the messaging conventions list as relevant for sampling: a span
@@ -70,8 +77,7 @@ class QueueFacts:
             MESSAGING_SYSTEM: MESSAGING_SYSTEM_SAQ,
             MESSAGING_OPERATION_TYPE: operation,
             MESSAGING_OPERATION_NAME: operation,
-            MESSAGING_DESTINATION_NAME: self.name,
-            **self.server,
+            **self.queue,
         }
 
 
