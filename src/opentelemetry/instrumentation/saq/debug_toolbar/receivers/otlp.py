@@ -15,7 +15,6 @@ import base64
 import binascii
 import json
 import typing as t
-import zlib
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -51,31 +50,6 @@ _KINDS.update({4: SpanKind.PRODUCER, 5: SpanKind.CONSUMER})
 
 class UndecodableError(ValueError):
     """The body is not an OTLP trace export in the announced format."""
-
-
-class TooLargeError(ValueError):
-    """The body, once decompressed, is larger than allowed."""
-
-
-def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, every member of it, refusing to inflate past ``limit`` bytes
-    in all (a zip bomb, also one hidden behind an empty first member)."""
-    out = bytearray()
-    rest = body
-    try:
-        while True:
-            inflater = zlib.decompressobj(wbits=31)
-            # At least 1: zlib reads a max_length of 0 as "no limit".
-            out += inflater.decompress(rest, limit + 1 - len(out))
-            if len(out) > limit or inflater.unconsumed_tail:
-                raise TooLargeError(f"decompressed body over {limit} bytes")
-            if not inflater.eof:
-                raise UndecodableError("truncated gzip body")
-            rest = inflater.unused_data
-            if not rest:
-                return bytes(out)
-    except zlib.error as exc:
-        raise UndecodableError(f"not gzip: {exc}") from None
 
 
 def decode(body: bytes, media_type: str) -> ExportTraceServiceRequest:
