@@ -178,9 +178,7 @@ def _readable(
             len(span.links) - len(links) + span.dropped_links_count,
         ),
         kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
-        status=Status(
-            _status_code(span.status.code), otlp_limits.text(span.status.message, length) or None
-        ),
+        status=_status(span.status.code, span.status.message, length),
         start_time=span.start_time_unix_nano or None,
         end_time=span.end_time_unix_nano or None,
         instrumentation_scope=scope,
@@ -193,6 +191,15 @@ def _event(event: ProtoSpan.Event, limits: SpanLimits) -> Event:
         event.attributes, limits.max_event_attributes, length, event.dropped_attributes_count
     )
     return Event(otlp_limits.text(event.name, length), attributes, event.time_unix_nano or None)
+
+
+def _status(code: int, message: str, length: int | None) -> Status:
+    status_code = _status_code(code)
+    # The SDK keeps a description with ERROR only, and logs a warning for each span given
+    # one with another code: a sender could fill the app's log with it.
+    if status_code is not StatusCode.ERROR:
+        return Status(status_code)
+    return Status(status_code, otlp_limits.text(message, length) or None)
 
 
 def _status_code(code: int) -> StatusCode:
