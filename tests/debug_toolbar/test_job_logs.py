@@ -178,20 +178,17 @@ def test_a_click_on_an_attempt_opens_its_story_escaped(redis_url: str) -> None:
 
 def test_records_without_a_current_span_are_not_kept_and_bad_ones_never_raise() -> None:
     store = job_logs.LogStore()
-    handler = job_logs.SpanLogHandler(store)
     logger = logging.getLogger("tests.jobs.handler")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        logger.warning("no span here")
-        tracer = TracerProvider().get_tracer("tests")
-        with tracer.start_as_current_span("job") as span:
-            logger.warning("bad %d arguments", "not a number")
-            logger.warning("fine %s", "line")
-        trace_id = span.get_span_context().trace_id
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = True
+
+    def record(message: str, *args: t.Any) -> logging.LogRecord:
+        return logger.makeRecord(logger.name, logging.WARNING, __file__, 1, message, args, None)
+
+    assert not job_logs.keep(record("no span here"), store)
+    tracer = TracerProvider().get_tracer("tests")
+    with tracer.start_as_current_span("job") as span:
+        job_logs.keep(record("bad %d arguments", "not a number"), store)
+        job_logs.keep(record("fine %s", "line"), store)
+    trace_id = span.get_span_context().trace_id
 
     lines = store.lines(trace_id)
     assert [line.message for line in lines] == [

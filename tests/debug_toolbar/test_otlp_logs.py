@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import sys
 import typing as t
 import uuid
 
@@ -49,29 +50,35 @@ def write_logs(exporter: t.Any, trace_id: str, span_id: str) -> None:
     provider = LoggerProvider(resource=Resource.create({"service.name": "remote-worker"}))
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     handler = LoggingHandler(logger_provider=provider)
-    job, saq = logging.getLogger("tests.remote.job"), logging.getLogger("saq")
-    job.setLevel(logging.INFO)
-    for logger in (job, saq):
-        logger.addHandler(handler)
-        # Not up to the root logger, where the app's own handler would see them too: this
-        # test's process plays the worker's part as well as the app's.
-        logger.propagate = False
+
+    # Straight to the SDK's handler, not through logging's dispatch, where the app's own
+    # capture would keep them too: this test's process plays the worker's part as well as
+    # the app's.
+    def log(name: str, level: int, message: str, *args: t.Any, exc_info: t.Any = None) -> None:
+        logger = logging.getLogger(name)
+        handler.handle(logger.makeRecord(name, level, __file__, 1, message, args, exc_info))
+
     attempt = SpanContext(int(trace_id, 16), int(span_id, 16), True, TraceFlags(1))
     try:
         with trace.use_span(NonRecordingSpan(attempt)):
-            job.info("rendered %d rows", 3)
-            saq.error("Error processing job Job<kwargs: {'api_token': 'tok-remote-secret'}>")
+            log("tests.remote.job", logging.INFO, "rendered %d rows", 3)
+            log(
+                "saq",
+                logging.ERROR,
+                "Error processing job Job<kwargs: {'api_token': 'tok-remote-secret'}>",
+            )
             try:
                 {}["row"]
             except KeyError:
-                job.exception("lookup <b>failed</b>")
-        job.warning("written outside any span")
+                log(
+                    "tests.remote.job",
+                    logging.ERROR,
+                    "lookup <b>failed</b>",
+                    exc_info=sys.exc_info(),
+                )
+        log("tests.remote.job", logging.WARNING, "written outside any span")
         provider.force_flush()
     finally:
-        for logger in (job, saq):
-            logger.removeHandler(handler)
-            logger.propagate = True
-        job.setLevel(logging.NOTSET)
         provider.shutdown()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import typing as t
+from functools import partial
 from http import HTTPStatus
 
 from debug_toolbar.litestar import DebugToolbarPlugin
@@ -26,6 +27,7 @@ from opentelemetry.instrumentation.saq.debug_toolbar import error_pages
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
 from opentelemetry.instrumentation.saq.debug_toolbar.pages import views
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.panel import close_panels, open_panels
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp_logs, receiver
 
 if t.TYPE_CHECKING:
@@ -168,4 +170,10 @@ class SAQTracePlugin(InitPluginProtocol):
             logger.info("debug toolbar not enabled: SAQ trace pages not mounted")
             return app_config
         app_config.route_handlers = [*app_config.route_handlers, trace_router(enabled[0])]
+        # The panels' log capture lasts while the app runs: the app's own shutdown hooks
+        # (an in-app worker stopping) run first and are still captured.
+        opening = [partial(open_panels, config) for config in enabled]
+        closing = [partial(close_panels, config) for config in enabled]
+        app_config.on_startup = [*app_config.on_startup, *opening]
+        app_config.on_shutdown = [*app_config.on_shutdown, *closing]
         return app_config

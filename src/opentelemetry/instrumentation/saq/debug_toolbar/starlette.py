@@ -11,6 +11,7 @@ Nothing is mounted when the toolbar config is disabled.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import typing as t
 
@@ -22,9 +23,12 @@ from opentelemetry.instrumentation.saq.debug_toolbar import error_pages
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
 from opentelemetry.instrumentation.saq.debug_toolbar.pages import views
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.panel import close_panels, open_panels
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp_logs, receiver
 
 if t.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from debug_toolbar.core.config import DebugToolbarConfig
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -150,4 +154,22 @@ def mount_trace_pages(app: Starlette, config: DebugToolbarConfig) -> bool:
     if not config.enabled:
         return False
     app.router.routes.extend(trace_routes(config))
+    _panels_open_while_running(app, config)
     return True
+
+
+def _panels_open_while_running(app: Starlette, config: DebugToolbarConfig) -> None:
+    """The panels' log capture lasts while the app runs: around the app's own lifespan,
+    so that its shutdown (an in-app worker stopping) is still captured."""
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: t.Any) -> AsyncIterator[t.Any]:
+        open_panels(config)
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            close_panels(config)
+
+    app.router.lifespan_context = lifespan

@@ -1,15 +1,17 @@
 """The log records jobs write, kept by the span that was current, for the panel and pages.
 
-Two doors lead in. In the app's process, ``install()`` adds a ``logging`` handler to the
-root logger that keeps each record written while a span is current (a job's attempt, or
-a span the job started), with its time, level, logger, message and exception. From
-workers in other processes, the OTLP/HTTP logs receiver (``otlp_logs``) hands over the
-records the SDK's log exporter sent. Both end in one bounded ``LogStore``.
+Two doors lead in. In the app's process, ``capture()`` hooks ``logging`` (below, why
+not with a handler on the root logger) to keep each record written while a span is
+current (a job's attempt, or a span the job started), with its time, level, logger,
+message and exception. From workers in other processes, the OTLP/HTTP logs receiver
+(``otlp_logs``) hands over the records the SDK's log exporter sent. Both end in one
+bounded ``LogStore``.
 
-The handler sees only what the user's logging configuration lets through (the loggers'
-levels); it costs one ContextVar read for a record written with no span current, and it
-never raises into the code that logged. SAQ's own lines are left out: they print the
-job's arguments (which may hold secrets), and the attempt's span already tells its outcome.
+The capture sees only what the user's logging configuration lets through (the loggers'
+levels and filters) and changes nothing of it: every line still goes where it went. It
+costs one ContextVar read for a record written with no span current, and it never
+raises into the code that logged. SAQ's own lines are left out: they print the job's
+arguments (which may hold secrets), and the attempt's span already tells its outcome.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import threading
 import traceback
 import typing as t
+import weakref
 from collections import OrderedDict
 
 from opentelemetry import trace
@@ -26,7 +29,7 @@ from opentelemetry import trace
 if t.TYPE_CHECKING:
     from opentelemetry.instrumentation.saq.trace_store import TraceStore
 
-__all__ = ["LogLine", "LogStore", "SpanLogHandler", "install", "log_store"]
+__all__ = ["LogLine", "LogStore", "capture", "keep", "log_store", "release"]
 
 MAX_MESSAGE_CHARS = 4_000
 MAX_EXCEPTION_CHARS = 16_000
@@ -141,28 +144,6 @@ def log_store() -> LogStore:
     return _store
 
 
-class SpanLogHandler(logging.Handler):
-    """Keeps records written while a span is current in the ``LogStore``."""
-
-    def __init__(self, store: LogStore) -> None:
-        super().__init__(logging.NOTSET)
-        self.store = store
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        # Checked before the handler's lock and filters: most records have no span.
-        context = trace.get_current_span().get_span_context()
-        if not context.is_valid or is_skipped(record.name):
-            return False
-        try:
-            self.store.add(_line(record, context.trace_id, context.span_id))
-        except Exception:  # never into the code that logged
-            return False
-        return True
-
-    def emit(self, record: logging.LogRecord) -> None:  # handle() does the work
-        return None
-
-
 def _line(record: logging.LogRecord, trace_id: int, span_id: int) -> LogLine:
     try:
         message = record.getMessage()
@@ -185,29 +166,74 @@ def _line(record: logging.LogRecord, trace_id: int, span_id: int) -> LogLine:
     )
 
 
+# Why a hook on ``Logger.callHandlers`` and not a handler on the root logger: any handler
+# on root stops ``logging.lastResort`` (callHandlers prints through it only when it found
+# no handler at all) and makes ``logging.basicConfig()`` a no-op (it configures only a
+# root with no handlers), so the app's errors would vanish from its console. The hook sees
+# each record once, after the logger's level, ``disabled`` and filters let it through
+# (``Logger.handle`` calls callHandlers last), in the thread that logged, whether or not
+# it propagates; it changes no handler, level or filter. Sentry's logging integration
+# captures the same way, for the same reason.
 _install_lock = threading.Lock()
-_handler: SpanLogHandler | None = None
+_owners: weakref.WeakSet[object] = weakref.WeakSet()  # what keeps the capture on
+CallHandlers = t.Callable[[logging.Logger, logging.LogRecord], None]
+_hook: tuple[CallHandlers, CallHandlers] | None = None  # (ours, the one it wraps)
 
 
-def install() -> SpanLogHandler:
-    """Add the handler to the root logger, once per process (again if a logging
-    configuration, such as uvicorn's ``dictConfig``, took it off since)."""
-    global _handler
-    root = logging.getLogger()
+def _hooked(original: CallHandlers) -> CallHandlers:
+    def call_handlers(logger: logging.Logger, record: logging.LogRecord) -> None:
+        try:
+            original(logger, record)  # the app's handlers first, exactly as before
+        finally:
+            if _owners:
+                keep(record, _store)
+
+    return call_handlers
+
+
+def keep(record: logging.LogRecord, store: LogStore) -> bool:
+    """Keep ``record`` in ``store`` if a span is current (says whether it did); never raises
+    into the code that logged."""
+    try:
+        # Read first: most records are written with no span current.
+        context = trace.get_current_span().get_span_context()
+        if not context.is_valid or is_skipped(record.name):
+            return False
+        return store.add(_line(record, context.trace_id, context.span_id))
+    except Exception:
+        return False
+
+
+def capture(owner: object) -> None:
+    """Keep the records written while a span is current, for as long as ``owner`` (a panel)
+    lives or until ``release(owner)``; the hook goes in once per process."""
+    global _hook
     with _install_lock:
-        if _handler is None:
-            _handler = SpanLogHandler(_store)
-        if _handler not in root.handlers:
-            root.addHandler(_handler)
-        return _handler
+        _owners.add(owner)
+        if _hook is None:
+            original = logging.Logger.callHandlers
+            _hook = (_hooked(original), original)
+            logging.Logger.callHandlers = _hook[0]  # type: ignore[method-assign,assignment]
 
 
-def uninstall() -> None:
-    global _handler
+def release(owner: object) -> None:
+    """Stop keeping records for ``owner``; the last owner takes the hook out again."""
+    global _hook
     with _install_lock:
-        if _handler is not None:
-            logging.getLogger().removeHandler(_handler)
-            _handler = None
+        _owners.discard(owner)
+        if _owners or _hook is None:
+            return
+        ours, original = _hook
+        # Another library may have wrapped ours since: then ours stays in its chain,
+        # keeping nothing while no owner is left, and is used again by the next capture.
+        if logging.Logger.__dict__.get("callHandlers") is ours:
+            logging.Logger.callHandlers = original  # type: ignore[method-assign,assignment]
+            _hook = None
+
+
+def capturing() -> bool:
+    """Whether records are being kept (some owner is alive and not released)."""
+    return bool(_owners)
 
 
 def worst_level(lines: t.Iterable[LogLine]) -> str | None:

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import typing as t
+import weakref
 from collections import OrderedDict
 
 from debug_toolbar.core.panel import Panel
@@ -38,12 +39,15 @@ from opentelemetry.instrumentation.saq.debug_toolbar.tracing import (
 )
 
 if t.TYPE_CHECKING:
+    from debug_toolbar.core.config import DebugToolbarConfig
     from debug_toolbar.core.context import RequestContext
     from debug_toolbar.core.toolbar import DebugToolbar
     from opentelemetry.context import Context
     from opentelemetry.trace import Span
 
 logger = logging.getLogger(__name__)
+
+_panels: weakref.WeakSet[SAQPanel] = weakref.WeakSet()  # for the adapters' shutdown
 
 # Requests whose response never came (a crash between the hooks) must not pile up.
 _MAX_OPEN_REQUESTS = 1000
@@ -121,7 +125,8 @@ class SAQPanel(Panel):
     capture_logs: t.ClassVar[bool] = True
     """Keep the log records written while a job runs in this process, under its attempt."""
 
-    __slots__ = ("_open", "_pending", "_refresher")
+    # Weakly referenced: the log capture lasts no longer than its panel.
+    __slots__ = ("__weakref__", "_open", "_pending", "_refresher")
 
     def __init__(self, toolbar: DebugToolbar) -> None:
         super().__init__(toolbar)
@@ -135,10 +140,30 @@ class SAQPanel(Panel):
             attach_store(install_provider=self.install_tracer_provider)
         except Exception:
             logger.warning("the SAQ panel could not attach its span store", exc_info=True)
+        _panels.add(self)
+        self.open()
         try:
             renderer.install()
         except Exception:  # the generic table is a fine panel too
             logger.debug("the SAQ panel keeps the toolbar's generic table", exc_info=True)
+
+    def open(self) -> None:
+        """Start keeping the log lines of jobs run in this process (``capture_logs``); done
+        when the toolbar makes its panels, and again at each start-up of the app."""
+        if self.capture_logs:
+            try:
+                job_logs.capture(self)
+            except Exception:
+                logger.warning("the SAQ panel could not capture job logs", exc_info=True)
+
+    def close(self) -> None:
+        """Stop keeping log lines for this panel, at the app's shutdown: the last panel to
+        close leaves ``logging`` as it found it. ``SAQTracePlugin`` and
+        ``mount_trace_pages`` call it; an app without them may call it itself."""
+        try:
+            job_logs.release(self)
+        except Exception:  # never into the app's shutdown
+            logger.warning("the SAQ panel could not stop capturing job logs", exc_info=True)
 
     # The toolbar calls these hooks outside any try on some response paths: an error here
     # would break the user's response, so each one logs and carries on instead.
@@ -173,9 +198,6 @@ class SAQPanel(Panel):
         return {}
 
     def _start(self, context: RequestContext) -> None:
-        # Installed again per request: a logging configuration (uvicorn's) may remove it.
-        if self.capture_logs:
-            job_logs.install()
         request = RequestJobs(time.time_ns())
         self._open[context.request_id] = request
         while len(self._open) > _MAX_OPEN_REQUESTS:
@@ -239,6 +261,22 @@ class SAQPanel(Panel):
 
     def get_nav_subtitle(self) -> str:
         return "jobs this request enqueued"
+
+
+def open_panels(config: DebugToolbarConfig) -> None:
+    """``open()`` the live SAQ panels of the toolbars made with ``config`` (app start-up)."""
+    for panel in _panels_of(config):
+        panel.open()
+
+
+def close_panels(config: DebugToolbarConfig) -> None:
+    """``close()`` the live SAQ panels of the toolbars made with ``config`` (app shutdown)."""
+    for panel in _panels_of(config):
+        panel.close()
+
+
+def _panels_of(config: DebugToolbarConfig) -> list[SAQPanel]:
+    return [panel for panel in list(_panels) if panel._toolbar.config is config]
 
 
 def _trace_id(request: RequestJobs) -> str | None:

@@ -15,7 +15,6 @@ import base64
 import binascii
 import json
 import typing as t
-import zlib
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -51,31 +50,6 @@ _KINDS.update({4: SpanKind.PRODUCER, 5: SpanKind.CONSUMER})
 
 class UndecodableError(ValueError):
     """The body is not an OTLP trace export in the announced format."""
-
-
-class TooLargeError(ValueError):
-    """The body, once decompressed, is larger than allowed."""
-
-
-def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, every member of it, refusing to inflate past ``limit`` bytes
-    in all (a zip bomb, also one hidden behind an empty first member)."""
-    out = bytearray()
-    rest = body
-    try:
-        while True:
-            inflater = zlib.decompressobj(wbits=31)
-            # At least 1: zlib reads a max_length of 0 as "no limit".
-            out += inflater.decompress(rest, limit + 1 - len(out))
-            if len(out) > limit or inflater.unconsumed_tail:
-                raise TooLargeError(f"decompressed body over {limit} bytes")
-            if not inflater.eof:
-                raise UndecodableError("truncated gzip body")
-            rest = inflater.unused_data
-            if not rest:
-                return bytes(out)
-    except zlib.error as exc:
-        raise UndecodableError(f"not gzip: {exc}") from None
 
 
 def decode(body: bytes, media_type: str) -> ExportTraceServiceRequest:
@@ -204,9 +178,7 @@ def _readable(
             len(span.links) - len(links) + span.dropped_links_count,
         ),
         kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
-        status=Status(
-            _status_code(span.status.code), otlp_limits.text(span.status.message, length) or None
-        ),
+        status=_status(span.status.code, span.status.message, length),
         start_time=span.start_time_unix_nano or None,
         end_time=span.end_time_unix_nano or None,
         instrumentation_scope=scope,
@@ -219,6 +191,15 @@ def _event(event: ProtoSpan.Event, limits: SpanLimits) -> Event:
         event.attributes, limits.max_event_attributes, length, event.dropped_attributes_count
     )
     return Event(otlp_limits.text(event.name, length), attributes, event.time_unix_nano or None)
+
+
+def _status(code: int, message: str, length: int | None) -> Status:
+    status_code = _status_code(code)
+    # The SDK keeps a description with ERROR only, and logs a warning for each span given
+    # one with another code: a sender could fill the app's log with it.
+    if status_code is not StatusCode.ERROR:
+        return Status(status_code)
+    return Status(status_code, otlp_limits.text(message, length) or None)
 
 
 def _status_code(code: int) -> StatusCode:

@@ -11,7 +11,8 @@ answers as the OTLP/HTTP specification says:
   not): nothing more is kept, but the rest is read and thrown away up to
   ``DRAIN_CAP_BYTES`` before the answer goes out, as for every refusal;
 - 415 for a content type other than protobuf or JSON, or an encoding other than gzip;
-- 400 when the body cannot be decoded;
+- 400 when the body cannot be decoded, or is gzip of more than
+  ``gzip_body.MAX_MEMBERS`` members (a sender's gzip writes one);
 - 200 otherwise, with ``partial_success.rejected_spans`` for spans not kept.
 
 Spans are kept only for traces the store already holds (the app's own requests): a busy
@@ -32,7 +33,7 @@ import anyio.to_thread
 
 from opentelemetry.instrumentation.saq.debug_toolbar import error_pages
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
-from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers import gzip_body, otlp
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 if t.TYPE_CHECKING:
@@ -152,8 +153,12 @@ async def _receive(
         kept, dropped = await anyio.to_thread.run_sync(
             _decode_and_keep, raw, media_type, encoding == "gzip", signal
         )
-    except otlp.TooLargeError:
+    except gzip_body.TooLargeError:
         return _too_large()
+    except gzip_body.TooManyMembersError as exc:
+        # 400, not 413: the body is not too large (a small one of many members is refused
+        # too); its shape is, and 413 would tell the sender to send less. Neither is retried.
+        return _error(400, f"{exc}: compress the export as one gzip member")
     except otlp.UndecodableError as exc:
         logger.warning("OTLP export not decodable: %s", exc)
         return _error(400, f"not an OTLP {signal.what} export: {exc}")
@@ -195,7 +200,7 @@ class _Body:
 
 def _decode_and_keep(raw: bytes, media_type: str, gzipped: bool, signal: Signal) -> tuple[int, int]:
     if gzipped:
-        raw = otlp.gunzip(raw, MAX_BODY_BYTES)
+        raw = gzip_body.gunzip(raw, MAX_BODY_BYTES)
     return signal.keep(raw, media_type)
 
 
