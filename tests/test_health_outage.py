@@ -97,8 +97,9 @@ async def test_the_depth_vanishes_at_the_first_tick_the_broker_is_down(
                 # Back with the broker: the next good read reports the queue again.
                 own_redis.start()
                 await wait_until(
-                    lambda: gauges(reader).get("saq.queue.worker.count")
-                    == {of_queue(own_queue): 1},
+                    lambda: (
+                        gauges(reader).get("saq.queue.worker.count") == {of_queue(own_queue): 1}
+                    ),
                     timeout=30,
                 )
                 assert gauges(reader)["saq.queue.job.count"][depth] == 0
@@ -106,5 +107,3 @@ async def test_the_depth_vanishes_at_the_first_tick_the_broker_is_down(
         instrumentor.uninstrument()
         if own_redis.url and not _answers(own_redis):
             own_redis.start()  # for the queue's disconnect
-
-
