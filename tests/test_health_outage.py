@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import signal
 import socket
+import time
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -107,3 +110,49 @@ async def test_the_depth_vanishes_at_the_first_tick_the_broker_is_down(
         instrumentor.uninstrument()
         if own_redis.url and not _answers(own_redis):
             own_redis.start()  # for the queue's disconnect
+
+
+async def test_a_broker_that_hangs_drops_the_depth_once_the_read_is_too_old(
+    own_redis: RedisServer, own_queue: RedisQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = InMemoryMetricReader()
+    instrumentor = SAQInstrumentor()
+    instrumentor.instrument(
+        meter_provider=MeterProvider(metric_readers=[reader]), queue_health=True
+    )
+    depth = of_queue(own_queue, **{"saq.job.state": "queued"})
+    stopped = False
+    try:
+        with caplog.at_level(logging.WARNING):
+            async with running_worker(own_queue, [quick], timers=SLOW_TIMERS) as worker:
+                await wait_until(
+                    lambda: depth in gauges(reader).get("saq.queue.job.count", {}), timeout=30
+                )
+                # Between two ticks: SAQ wrote the worker's info (TTL 6 s) 1 to 2 s ago, so
+                # the read after it is done and the next write is seconds away.
+                key = f"saq:{own_queue.name}:worker_info:{worker.id}"
+                deadline = time.monotonic() + 30
+                while not 4000 < await own_queue.redis.pttl(key) < 5000:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.05)
+                own_redis.signal(signal.SIGSTOP)  # connections open, nothing answered
+                stopped = True
+                # SAQ's next write hangs: no tick, no read; the last read ages out.
+                await wait_until(lambda: "saq.queue.job.count" not in gauges(reader), timeout=40)
+                assert "saq.queue.worker.count" not in gauges(reader)
+                warnings = [
+                    r.getMessage()
+                    for r in caplog.records
+                    if r.name.startswith("opentelemetry.instrumentation.saq")
+                ]
+                assert len(warnings) == 1, warnings
+                assert warnings[0].startswith(f"the last read of queue {own_queue.name} is ")
+                own_redis.signal(signal.SIGCONT)
+                stopped = False
+                await wait_until(
+                    lambda: depth in gauges(reader).get("saq.queue.job.count", {}), timeout=30
+                )
+    finally:
+        if stopped:
+            own_redis.signal(signal.SIGCONT)
+        instrumentor.uninstrument()

@@ -35,6 +35,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.instrumentation.saq import _health_gauges, _queue_snapshot, _queues
 from opentelemetry.instrumentation.saq._attributes import (
     MESSAGING_CLIENT_ID,
+    MESSAGING_DESTINATION_NAME,
 )
 
 if t.TYPE_CHECKING:
@@ -76,7 +77,7 @@ class _QueueState:
     The snapshot is replaced whole, never mutated: the reader's thread may read it any time.
     """
 
-    __slots__ = ("attributes", "failing", "interval", "snapshot", "started_ns")
+    __slots__ = ("attributes", "failing", "interval", "snapshot", "stale_ns", "started_ns")
 
     def __init__(self, attributes: Attributes, interval: float) -> None:
         self.attributes = attributes
@@ -84,6 +85,7 @@ class _QueueState:
         self.snapshot: Snapshot | None = None
         self.started_ns = 0  # when this process last started reading the queue
         self.failing = False  # warned once for this failing streak
+        self.stale_ns = 0  # the read_ns of the last read warned about as too old
 
     def timeout(self) -> float:
         """How long one read may take: the interval, so that reads never pile up."""
@@ -212,11 +214,19 @@ class QueueHealth:
             workers.append((worker, state))
             queue = state.queue
             snapshot = queue.snapshot
+            if snapshot is None:
+                continue
             # The next read starts one interval after this one and may take its timeout.
-            if snapshot is not None and (
-                now_ns - snapshot.read_ns < (queue.interval + queue.timeout()) * _NS
-            ):
+            if now_ns - snapshot.read_ns < (queue.interval + queue.timeout()) * _NS:
                 queues[id(queue)] = queue
+            elif queue.stale_ns != snapshot.read_ns:  # once per read, from this thread only
+                queue.stale_ns = snapshot.read_ns
+                logger.warning(
+                    "the last read of queue %s is %.0f s old: SAQ's worker_info tick did"
+                    " not come; its gauges are dropped until the next read",
+                    queue.attributes.get(MESSAGING_DESTINATION_NAME),
+                    (now_ns - snapshot.read_ns) / _NS,
+                )
         return workers, list(queues.values())
 
     def close(self) -> None:
