@@ -68,6 +68,11 @@ class RedisServer:
         )
         _wait_for_port(self.port, self._proc)
 
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the server (SIGSTOP: a broker that hangs, SIGCONT: back)."""
+        assert self._proc is not None
+        self._proc.send_signal(signum)
+
     def stop(self) -> None:
         if self._proc is not None:
             self._proc.terminate()

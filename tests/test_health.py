@@ -16,7 +16,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from saq.queue import Queue
 from saq.queue.redis import RedisQueue
 
-from opentelemetry.instrumentation.saq import SAQInstrumentor
+from opentelemetry.instrumentation.saq import SAQInstrumentor, _queue_snapshot
 from tests.workers import running_worker, wait_until
 
 Ctx = dict[str, t.Any]
@@ -202,10 +202,11 @@ async def test_a_queue_that_cannot_be_read_drops_its_series_and_jobs_still_run(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def broken_info(*args: t.Any, **kwargs: t.Any) -> t.Any:
+    async def broken_read(*args: t.Any, **kwargs: t.Any) -> t.Any:
         raise ConnectionError("redis went away")
 
-    monkeypatch.setattr(queue, "info", broken_info)
+    # Only the gauges' read fails: SAQ's own calls still work.
+    monkeypatch.setattr(_queue_snapshot, "read", broken_read)
     done.clear()
     with caplog.at_level(logging.WARNING, "opentelemetry.instrumentation.saq"):
         async with running_worker(queue, [records], timers=TIMERS) as worker:
@@ -263,14 +264,14 @@ async def test_nothing_is_read_while_no_meter_provider_could_record(
     monkeypatch.setattr(metrics_api, "_METER_PROVIDER", None)  # no SDK configured yet
     monkeypatch.delenv("OTEL_PYTHON_METER_PROVIDER", raising=False)
     reads = 0
-    original = queue.info
+    original = _queue_snapshot.read
 
-    async def counted_info(*args: t.Any, **kwargs: t.Any) -> t.Any:
+    async def counted_read(*args: t.Any, **kwargs: t.Any) -> t.Any:
         nonlocal reads
         reads += 1
         return await original(*args, **kwargs)
 
-    monkeypatch.setattr(queue, "info", counted_info)
+    monkeypatch.setattr(_queue_snapshot, "read", counted_read)
     instrumentor = SAQInstrumentor()
     instrumentor.instrument(queue_health=True)
     observer = RedisQueue.from_url(redis_url, name=queue.name)  # the test's own reads
@@ -295,15 +296,15 @@ async def test_a_worker_stopped_mid_read_leaves_no_read_behind(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     reading = asyncio.Event()
-    real_info = queue.info
+    real_read = _queue_snapshot.read
 
-    async def slow_info(*args: t.Any, **kwargs: t.Any) -> t.Any:
-        info = await real_info(*args, **kwargs)
+    async def slow_read(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        snapshot = await real_read(*args, **kwargs)
         reading.set()
         await asyncio.sleep(600)  # a broker that answers slowly: the read is under way
-        return info
+        return snapshot
 
-    monkeypatch.setattr(queue, "info", slow_info)
+    monkeypatch.setattr(_queue_snapshot, "read", slow_read)
     # A read may take as long as the worker_info timer: the stop comes well within it.
     timers = {**TIMERS, "worker_info": 60}
     with caplog.at_level(logging.WARNING, "opentelemetry.instrumentation.saq"):

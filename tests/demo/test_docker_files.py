@@ -162,8 +162,12 @@ def test_the_collector_serves_the_metrics_that_prometheus_scrapes() -> None:
     assert metrics["exporters"] == ["prometheus"]
     exporter = config["exporters"]["prometheus"]
     port = exporter["endpoint"].rsplit(":", 1)[1]
-    # A stopped worker's gauges must leave soon, or SAQNoWorkerAlive would wait for them.
-    assert exporter["metric_expiration"] == "1m"
+    # A stopped worker's gauges must leave soon, or "workers alive" and SAQNoWorkerAlive
+    # would wait for them; a live worker's must outlast two lost exports.
+    export_s = int(SERVICES["worker-1"]["environment"]["OTEL_METRIC_EXPORT_INTERVAL"]) / 1000
+    expiration = exporter["metric_expiration"]
+    assert re.fullmatch(r"\d+s", expiration), expiration  # a Go duration, in seconds here
+    assert int(expiration[:-1]) == 3 * export_s == 15
 
     prometheus = SERVICES["prometheus"]
     (option,) = [arg for arg in prometheus["command"] if arg.startswith("--config.file=")]

@@ -11,6 +11,11 @@ Every worker reports its queue's gauges: the values are the queue's, not the wor
 a dashboard takes ``max`` per queue (a gauge is not additive), and any live worker keeps
 the series alive. Busy slots and concurrency are the worker's own, with its id.
 
+A read is only as good as its age. When SAQ's own ``worker_info`` write fails (the broker
+is down), no read of ours starts: that tick drops the queue's gauges as a failed read does,
+rather than repeat the last depth. A read older than the next read's latest end (one
+interval, then that read's timeout) is dropped too: a write that hangs takes no read with it.
+
 The read task is not one of SAQ's ``worker.tasks``: when the worker stops, its read under
 way is cancelled (SAQ disconnects the queue right after the stop), and no read starts once
 the worker is stopping.
@@ -30,6 +35,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.instrumentation.saq import _health_gauges, _queue_snapshot, _queues
 from opentelemetry.instrumentation.saq._attributes import (
     MESSAGING_CLIENT_ID,
+    MESSAGING_DESTINATION_NAME,
 )
 
 if t.TYPE_CHECKING:
@@ -46,7 +52,6 @@ logger = logging.getLogger(__name__)
 
 _DEFAULT_INTERVAL = 10.0  # SAQ's default worker_info timer, seconds
 _MIN_TIMEOUT = 1.0  # seconds a read may take, however short the interval
-_STALE_INTERVALS = 3  # a read this many intervals old is no longer the queue's state
 _NS = 1_000_000_000
 _STOP_WAIT = 1.0  # seconds a stopping worker waits for its cancelled read to end
 
@@ -54,7 +59,7 @@ _STOP_WAIT = 1.0  # seconds a stopping worker waits for its cancelled read to en
 class _WorkerState:
     """One worker as the gauges see it: its own attributes, its read under way."""
 
-    __slots__ = ("failing", "queue", "reading", "worker", "worker_attributes")
+    __slots__ = ("queue", "reading", "worker", "worker_attributes")
 
     def __init__(self, worker: t.Any, queue: _QueueState) -> None:
         self.worker = weakref.ref(worker)
@@ -64,7 +69,6 @@ class _WorkerState:
             MESSAGING_CLIENT_ID: str(worker.id),
         }
         self.reading: asyncio.Task[None] | None = None
-        self.failing = False
 
 
 class _QueueState:
@@ -73,13 +77,26 @@ class _QueueState:
     The snapshot is replaced whole, never mutated: the reader's thread may read it any time.
     """
 
-    __slots__ = ("attributes", "interval", "snapshot", "started_ns")
+    __slots__ = ("attributes", "failing", "interval", "snapshot", "stale_ns", "started_ns")
 
     def __init__(self, attributes: Attributes, interval: float) -> None:
         self.attributes = attributes
         self.interval = interval
         self.snapshot: Snapshot | None = None
         self.started_ns = 0  # when this process last started reading the queue
+        self.failing = False  # warned once for this failing streak
+        self.stale_ns = 0  # the read_ns of the last read warned about as too old
+
+    def timeout(self) -> float:
+        """How long one read may take: the interval, so that reads never pile up."""
+        return max(self.interval, _MIN_TIMEOUT)
+
+    def failed(self, name: str, reason: str) -> None:
+        """A read that failed or could not start: drop the last one, warn once a streak."""
+        self.snapshot = None  # a vanished series, not a stale number
+        if not self.failing:
+            logger.warning("could not read the health of queue %s: %s", name, reason, exc_info=True)
+        self.failing = True
 
 
 class QueueHealth:
@@ -99,7 +116,11 @@ class QueueHealth:
         self, worker_info: Callable[..., Awaitable[t.Any]]
     ) -> Callable[..., t.Any]:
         async def traced_worker_info(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
-            info = await worker_info(worker, *args, **kwargs)
+            try:
+                info = await worker_info(worker, *args, **kwargs)
+            except Exception:
+                self._write_failed(worker)
+                raise  # SAQ's upkeep logs it and carries on, as without us
             self._start_read(worker)
             return info
 
@@ -140,6 +161,16 @@ class QueueHealth:
         except Exception:
             logger.warning("could not start reading the queue's health", exc_info=True)
 
+    def _write_failed(self, worker: t.Any) -> None:
+        # Called inside SAQ's except: exc_info is SAQ's error, which the warning shows.
+        try:
+            if self._recording() and not _stopped(worker):
+                self._state(worker).queue.failed(
+                    worker.queue.name, "SAQ could not write the worker's info"
+                )
+        except Exception:
+            logger.warning("could not record a failed queue-health tick", exc_info=True)
+
     def _state(self, worker: t.Any) -> _WorkerState:
         state = self._workers.get(id(worker))
         if state is not None and state.worker() is worker:
@@ -159,16 +190,13 @@ class QueueHealth:
         try:
             # The gauges' own reads are not the app's operations: no Redis or SQL spans.
             with suppress_instrumentation():
-                timeout = max(state.queue.interval, _MIN_TIMEOUT)
+                timeout = state.queue.timeout()
                 snapshot = await asyncio.wait_for(_queue_snapshot.read(queue), timeout)
         except Exception:
-            state.queue.snapshot = None  # a vanished series, not a stale number
-            if not state.failing:
-                logger.warning("could not read the health of queue %s", queue.name, exc_info=True)
-            state.failing = True
+            state.queue.failed(queue.name, "the read failed")
         else:
             state.queue.snapshot = snapshot
-            state.failing = False
+            state.queue.failing = False
 
     def live(self) -> tuple[list[tuple[t.Any, _WorkerState]], list[_QueueState]]:
         """Running workers, and the queues they read (with a fresh read)."""
@@ -186,10 +214,19 @@ class QueueHealth:
             workers.append((worker, state))
             queue = state.queue
             snapshot = queue.snapshot
-            if snapshot is not None and (
-                now_ns - snapshot.read_ns < _STALE_INTERVALS * queue.interval * _NS
-            ):
+            if snapshot is None:
+                continue
+            # The next read starts one interval after this one and may take its timeout.
+            if now_ns - snapshot.read_ns < (queue.interval + queue.timeout()) * _NS:
                 queues[id(queue)] = queue
+            elif queue.stale_ns != snapshot.read_ns:  # once per read, from this thread only
+                queue.stale_ns = snapshot.read_ns
+                logger.warning(
+                    "the last read of queue %s is %.0f s old: SAQ's worker_info tick did"
+                    " not come; its gauges are dropped until the next read",
+                    queue.attributes.get(MESSAGING_DESTINATION_NAME),
+                    (now_ns - snapshot.read_ns) / _NS,
+                )
         return workers, list(queues.values())
 
     def close(self) -> None:
