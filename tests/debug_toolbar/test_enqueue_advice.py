@@ -30,13 +30,14 @@ def readme_gather() -> Advised:
     source = "async def advised(queue, recipients):\n" + textwrap.indent(line, "    ")
     source += "    return jobs\n"
     scope: dict[str, t.Any] = {"asyncio": asyncio}
-    exec(compile(source, "README.md", "exec"), scope)  # noqa: S102 - our own README
+    exec(compile(source, "README.md", "exec"), scope)  # our own README
     return t.cast(Advised, scope["advised"])
 
 
 @pytest.fixture(params=["redis", "postgres"])
 def any_queue(request: pytest.FixtureRequest) -> Queue:
-    return t.cast(Queue, request.getfixturevalue("queue" if request.param == "redis" else "pg_queue"))
+    name = "queue" if request.param == "redis" else "pg_queue"
+    return t.cast(Queue, request.getfixturevalue(name))
 
 
 async def statuses(queue: Queue, jobs: list[Job], want: set[Status]) -> list[Status]:

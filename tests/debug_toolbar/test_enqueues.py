@@ -16,6 +16,7 @@ from litestar.testing import TestClient
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq.debug_toolbar import SAQPanel
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.jobs import CALLER_UNKNOWN
 from tests.browser import browser_page, serving
 from tests.debug_toolbar.apps import in_app_worker
 from tests.debug_toolbar.panel_html import saq_section
@@ -55,7 +56,8 @@ def enqueue_app(queue: RedisQueue, panel_path: str = PANEL) -> Litestar:
     @get("/gathered")
     async def gathered() -> dict[str, bool]:
         # The note's advice, followed: concurrent enqueues are not "one after another".
-        await asyncio.gather(*(queue.enqueue("send_email", to=f"u{i}@example.com") for i in range(6)))
+        recipients = [f"u{i}@example.com" for i in range(6)]
+        await asyncio.gather(*(queue.enqueue("send_email", to=to) for to in recipients))
         return {"ok": True}
 
     @get("/few", media_type=MediaType.HTML)
@@ -148,6 +150,8 @@ def test_map_gathered_enqueues_and_a_few_calls_are_not_flagged(redis_url: str) -
     assert mapped["enqueue_count"] == 6 and mapped["repeated_groups"] == []
     assert gathered["enqueue_count"] == 6 and gathered["repeated_groups"] == []
     assert "issues" not in gathered and not any(job["is_repeated"] for job in gathered["jobs"])
+    # As the README says: each call of a gather runs in a task of its own.
+    assert {job["enqueued_at"] for job in gathered["jobs"]} == {CALLER_UNKNOWN}
     assert mapped["has_issues"] is False and "issues" not in mapped
     assert few["duplicate_count"] == 0 and few["has_issues"] is False
     assert "saq;" not in none.headers.get("server-timing", "")

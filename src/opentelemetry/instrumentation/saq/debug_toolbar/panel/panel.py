@@ -108,7 +108,7 @@ class SAQPanel(Panel):
     watch_seconds: t.ClassVar[float] = 300.0
     """After the response, keep refreshing unfinished jobs for this long."""
     watch_interval: t.ClassVar[float] = 0.5
-    """Seconds between two reads of the followed jobs (one round trip per queue)."""
+    """Seconds between two reads of the followed jobs (one read per queue)."""
     max_followed_requests: t.ClassVar[int] = 200
     """Requests followed at once after their response; the oldest is dropped first."""
     install_tracer_provider: t.ClassVar[bool] = True
