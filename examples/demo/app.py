@@ -79,7 +79,9 @@ def create_app(queue: Queue, in_process_worker: bool) -> Litestar:
             if in_process_worker
             else "workers in other processes (<code>saq examples.demo.worker.settings</code>; "
             "with <code>OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:8000"
-            "/_debug_toolbar/saq/v1/traces</code> their spans appear on the trace pages)"
+            "/_debug_toolbar/saq/v1/traces</code> and <code>OTEL_EXPORTER_OTLP_LOGS_ENDPOINT="
+            "http://127.0.0.1:8000/_debug_toolbar/saq/v1/logs</code> their spans and log "
+            "lines appear on the trace pages)"
         )
         return _page(
             "SAQ demo",

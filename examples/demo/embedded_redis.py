@@ -27,10 +27,11 @@ class EmbeddedRedis:
         self.binary = __redis_executable__
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}"
-        self._dir = tempfile.mkdtemp(prefix="saq-demo-redis-")
+        self._dir: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        self._dir = tempfile.mkdtemp(prefix="saq-demo-redis-")
         self._proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self._dir],
@@ -49,8 +50,15 @@ class EmbeddedRedis:
         raise RuntimeError("the embedded redis-server did not start")
 
     def stop(self) -> None:
+        """Stop the server and remove its directory (safe to call more than once)."""
         if self._proc is not None:
             self._proc.terminate()
-            self._proc.wait(10)
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
             self._proc = None
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None

@@ -22,14 +22,18 @@ from opentelemetry.instrumentation.saq import SAQInstrumentor
 logger = logging.getLogger(__name__)
 
 
-def setup(service_name: str) -> TracerProvider:
+def setup(service_name: str, *, export_logs: bool = False) -> TracerProvider:
     """Configure tracing once per process. Exports OTLP/HTTP when
-    OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set, e.g. to Jaeger."""
+    OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set, e.g. to Jaeger; with
+    ``export_logs`` (a worker), log lines too when OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is set,
+    as the README's worker recipe does."""
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
     service = os.environ.get("OTEL_SERVICE_NAME", service_name)
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if export_logs and os.environ.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"):
+        _export_logs(provider.resource)
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
     ):
@@ -43,6 +47,20 @@ def setup(service_name: str) -> TracerProvider:
         logger.info("exporting metrics with OTLP/HTTP")
     SAQInstrumentor().instrument(queue_health=True)
     return provider
+
+
+def _export_logs(resource: Resource) -> None:
+    """Log lines of the process, through the root logger, to the OTLP logs endpoint."""
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    set_logger_provider(logger_provider)
+    logging.getLogger().addHandler(LoggingHandler(logger_provider=logger_provider))
+    logger.info("exporting log lines with OTLP/HTTP")
 
 
 def _meter_provider(resource: Resource) -> MeterProvider:

@@ -12,8 +12,8 @@ from saq.queue import Queue
 
 from tests.debug_toolbar.story_jobs import import_contacts, job_logger
 
-# As the recipe says: under opentelemetry-instrument the root logger already has the
-# SDK's handler, so `saq -v` does not lower its level; the app's loggers set their own.
+# As the recipe says: `saq` leaves the root logger at WARNING (no -v), so the app's
+# loggers set their own level to send their INFO lines.
 job_logger.setLevel(logging.INFO)
 
 settings = {

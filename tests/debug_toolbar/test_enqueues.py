@@ -3,6 +3,7 @@ for queries: a real Litestar app with the toolbar and a real Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -15,6 +16,7 @@ from litestar.testing import TestClient
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq.debug_toolbar import SAQPanel
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.jobs import CALLER_UNKNOWN
 from tests.browser import browser_page, serving
 from tests.debug_toolbar.apps import in_app_worker
 from tests.debug_toolbar.panel_html import saq_section
@@ -51,6 +53,13 @@ def enqueue_app(queue: RedisQueue, panel_path: str = PANEL) -> Litestar:
         await queue.map("send_email", kwargs, timeout=15)
         return {"ok": True}
 
+    @get("/gathered")
+    async def gathered() -> dict[str, bool]:
+        # The note's advice, followed: concurrent enqueues are not "one after another".
+        recipients = [f"u{i}@example.com" for i in range(6)]
+        await asyncio.gather(*(queue.enqueue("send_email", to=to) for to in recipients))
+        return {"ok": True}
+
     @get("/few", media_type=MediaType.HTML)
     async def few() -> str:
         await queue.enqueue("send_email", to="a@example.com")
@@ -64,7 +73,7 @@ def enqueue_app(queue: RedisQueue, panel_path: str = PANEL) -> Litestar:
     config = LitestarDebugToolbarConfig(extra_panels=[panel_path])
     startup, shutdown = in_app_worker(queue)  # queue.map waits for its jobs' results
     return Litestar(
-        [one_by_one, mapped, few, none],
+        [one_by_one, mapped, gathered, few, none],
         plugins=[DebugToolbarPlugin(config)],
         on_startup=[startup],
         on_shutdown=[shutdown],
@@ -96,12 +105,20 @@ def test_five_single_enqueues_get_a_note_and_a_repeated_call_counts_as_a_duplica
     assert all(o.startswith("tests/debug_toolbar/test_enqueues.py:") for o in group["origins"])
     assert stats["repeated_count"] == 1 and stats["repeat_threshold"] == 5
     assert stats["has_issues"] is True
-    assert any("queue.map('send_email'" in line and "6 times" in line for line in stats["issues"])
+    (note,) = [line for line in stats["issues"] if "6 times" in line]
+    # The advice keeps the calls' meaning: concurrent enqueues that wait for no job.
+    assert "6 times one after another" in note
+    assert "await asyncio.gather(*(queue.enqueue('send_email', ...) for ...))" in note
+    assert "returns without waiting for the jobs to run" in note
+    assert "queue.map would also wait for every job's result" in note
+    assert "queue.map('send_email'" not in note and "in one call" not in note
+    assert note == group["suggestion"]
     assert [job["is_repeated"] for job in stats["jobs"]] == [True] * 6 + [False]
     # Compared without being recorded: no argument value anywhere in the stats or the page.
     assert "tok-secret" not in json.dumps(stats) and "user0@" not in json.dumps(stats)
     assert "tok-secret" not in page and "user0@" not in page
-    assert "same call again" in saq_section(page) and "queue.map(&#39;send_email&#39;" in page
+    assert "same call again" in saq_section(page)
+    assert "asyncio.gather(*(queue.enqueue(&#39;send_email&#39;, ...) for ...))" in page
     # Enqueue cost: each job's and the request's, and what each job was given.
     assert all(job["enqueue_ms"] > 0 for job in stats["jobs"])
     total = sum(job["enqueue_ms"] for job in stats["jobs"])
@@ -120,15 +137,21 @@ def test_five_single_enqueues_get_a_note_and_a_repeated_call_counts_as_a_duplica
     )
 
 
-def test_map_and_a_few_calls_are_not_flagged(redis_url: str) -> None:
+def test_map_gathered_enqueues_and_a_few_calls_are_not_flagged(redis_url: str) -> None:
     with TestClient(enqueue_app(new_queue(redis_url))) as client:
         client.get("/mapped")
+        client.get("/gathered")
         client.get("/few")
         none = client.get("/none")
         mapped = panel(client, request_id(client, "/mapped"))
+        gathered = panel(client, request_id(client, "/gathered"))
         few = panel(client, request_id(client, "/few"))
 
     assert mapped["enqueue_count"] == 6 and mapped["repeated_groups"] == []
+    assert gathered["enqueue_count"] == 6 and gathered["repeated_groups"] == []
+    assert "issues" not in gathered and not any(job["is_repeated"] for job in gathered["jobs"])
+    # As the README says: each call of a gather runs in a task of its own.
+    assert {job["enqueued_at"] for job in gathered["jobs"]} == {CALLER_UNKNOWN}
     assert mapped["has_issues"] is False and "issues" not in mapped
     assert few["duplicate_count"] == 0 and few["has_issues"] is False
     assert "saq;" not in none.headers.get("server-timing", "")
@@ -150,7 +173,8 @@ def test_the_note_and_the_server_timing_entry_reach_the_browser(redis_url: str) 
     assert "saq;dur=" in timing
     assert len(issues) == 2
     assert "send_email enqueued 2 times with the same arguments" in issues[0]
-    assert "send_email enqueued 6 times one by one" in issues[1]
+    assert "send_email enqueued 6 times one after another" in issues[1]
+    assert "asyncio.gather(*(queue.enqueue('send_email', ...) for ...))" in issues[1]
     assert tags == 1
 
 

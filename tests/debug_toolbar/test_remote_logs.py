@@ -39,7 +39,11 @@ def readme_recipe(base: str) -> tuple[dict[str, str], list[str]]:
     itself (its app at 127.0.0.1:8000 is this test's app at ``base``)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
-    (recipe,) = [block for block in blocks if "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" in block]
+    (recipe,) = [
+        block
+        for block in blocks
+        if "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" in block and "opentelemetry-instrument" in block
+    ]
     words = shlex.split(recipe.replace("\\\n", " "))
     environment = dict(word.split("=", 1) for word in words if "=" in word)
     command = [word for word in words if "=" not in word]

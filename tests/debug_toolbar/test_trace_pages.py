@@ -193,7 +193,11 @@ def test_a_request_that_awaited_map_jobs_says_why_its_bar_is_long(redis_url: str
         assert 'class="hint"' not in page
         return
     assert 'class="hint"' in request_row
-    assert "queue.map and queue.apply check job status every 0.5 s" in request_row
+    # SAQ 0.26's map sleeps poll_interval after each check, the last one included.
+    assert (
+        "check job status every poll_interval (0.5 s by default) and wait one interval more "
+        "after the last result" in request_row
+    )
     assert page.count('class="hint"') == 1  # only the request, never a job
 
 

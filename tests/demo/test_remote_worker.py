@@ -1,9 +1,12 @@
-"""The demo with its worker in another process, started with the README's second command:
-the worker's spans reach the app's trace pages through the toolbar's receiver."""
+"""The demo with its worker in another process, started with the README's two commands:
+the worker's spans and its jobs' log lines reach the app's trace pages through the
+toolbar's receivers."""
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -20,6 +23,20 @@ from tests.servers import RedisServer, free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def readme_worker_command(base: str, redis_url: str) -> tuple[dict[str, str], list[str]]:
+    """The variables and command of the README's "terminal 2" line, for this test's app
+    (at ``base``) and Redis."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    (block,) = [block for block in blocks if "# terminal 2" in block]
+    second = block.split("# terminal 1\n", 1)[1].split("# terminal 2", 1)[0]
+    words = shlex.split(second.replace("\\\n", " "))
+    variables = dict(word.split("=", 1) for word in words if "=" in word)
+    variables = {k: v.replace("http://127.0.0.1:8000", base) for k, v in variables.items()}
+    variables["REDIS_URL"] = redis_url
+    return variables, [word for word in words if "=" not in word]
+
+
 @pytest.fixture
 def demo_with_a_worker_elsewhere() -> Iterator[str]:
     redis = RedisServer()
@@ -28,11 +45,8 @@ def demo_with_a_worker_elsewhere() -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["REDIS_URL"] = redis.url
-    worker_env = {
-        **env,
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{base}/_debug_toolbar/saq/v1/traces",
-        "OTEL_BSP_SCHEDULE_DELAY": "500",
-    }
+    variables, command = readme_worker_command(base, redis.url)
+    assert command == [".venv/bin/saq", "examples.demo.worker.settings"]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "examples.demo"],
@@ -40,10 +54,11 @@ def demo_with_a_worker_elsewhere() -> Iterator[str]:
             env={**env, "PORT": str(port)},
             stderr=subprocess.DEVNULL,
         ),
+        # The README's command, with this venv's `saq`.
         subprocess.Popen(
-            [sys.executable, "-m", "saq", "examples.demo.worker.settings"],
+            [str(Path(sys.executable).parent / "saq"), command[1]],
             cwd=ROOT,
-            env=worker_env,
+            env={**env, **variables},
             stderr=subprocess.DEVNULL,
         ),
     ]
@@ -81,7 +96,16 @@ def _wait_for_view(
 def _all_exported(view: dict[str, t.Any]) -> bool:
     names = [row["name"] for row in view["rows"]]
     crm = [row for row in view["rows"] if row.get("function") == "sync_crm"]
-    return "smtp send" in names and [row["kind"] for row in crm].count("process") == 2
+    attempts = [row for row in crm if row["kind"] == "process"]
+    return (
+        "smtp send" in names
+        and len(attempts) == 2
+        and all(row.get("log_count") for row in attempts)  # the lines come on their own
+    )
+
+
+def _lines(row: dict[str, t.Any]) -> list[tuple[str, str]]:
+    return [(line["level"], line["message"]) for line in row.get("logs", [])]
 
 
 def test_the_demo_worker_in_another_process_shows_on_the_trace_page(
@@ -99,6 +123,13 @@ def test_the_demo_worker_in_another_process_shows_on_the_trace_page(
         ("sync_crm", "queued"),
         ("sync_crm", "complete"),
     ]
+    # The jobs' INFO lines too: the demo worker sets its jobs' logger level.
+    first, second = [r for r in attempts if r["function"] == "sync_crm"]
+    assert _lines(first) == [
+        ("INFO", "syncing customer 42 with the CRM (attempt 1)"),
+        ("WARNING", "the CRM did not answer: the job will retry"),
+    ]
+    assert _lines(second) == [("INFO", "syncing customer 42 with the CRM (attempt 2)")]
     assert view["rows"][0]["kind"] == "request"
     assert "saq-demo-worker" in view["services"] and "saq-demo-app" in view["services"]
     assert view["worst_status"] == "complete"

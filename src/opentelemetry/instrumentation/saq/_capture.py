@@ -57,6 +57,8 @@ class EnqueuedJob:
     caller: CallerLocation | None
     duration_ns: int = 0
     """How long the enqueue took, SAQ's round trip included."""
+    started_ns: int = 0
+    """When the enqueue was called (epoch ns): concurrent enqueues overlap, awaited ones not."""
     in_map: bool = False
     """Enqueued by ``Queue.map`` (or ``apply``), not by a call of its own."""
 

@@ -341,6 +341,7 @@ def _tell(send: _Send, duplicate: bool) -> None:
                 duplicate=duplicate,
                 caller=send.caller,
                 duration_ns=time_ns() - send.started_ns,
+                started_ns=send.started_ns,
                 in_map=_capture.in_map(),
             )
         )

@@ -157,7 +157,8 @@ def request_hint(rows: t.Sequence[Row], index: int) -> str | None:
         return None
     return (
         f"ended {ms(end - last_job_end)} after the last job it waited for: "
-        "queue.map and queue.apply check job status every 0.5 s (poll_interval)"
+        "queue.map and queue.apply check job status every poll_interval (0.5 s by default) "
+        "and wait one interval more after the last result"
     )
 
 

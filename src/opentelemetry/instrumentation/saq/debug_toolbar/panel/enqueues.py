@@ -6,8 +6,15 @@ As litestar-debug-toolbar's SQL panel flags duplicate and N+1 queries, this flag
   one request. Arguments are compared by a hash of their serialized form, made here and
   kept only in memory: no argument value reaches the stats unless the panel shows
   arguments anyway (``show_arguments``).
-- **repeated enqueues**: one function enqueued ``threshold`` times or more by calls of
-  their own (not by ``queue.map``), each one a round trip to the queue.
+- **repeated enqueues**: one function enqueued ``threshold`` times or more one after
+  another, each call awaited before the next started. Enqueues that overlap in time
+  (``asyncio.gather`` of ``queue.enqueue``) and those of ``queue.map`` are not counted.
+
+The advice is what keeps the calls' meaning: ``asyncio.gather`` of the enqueues sends them
+concurrently and, like the awaited calls, returns without waiting for the jobs to run.
+``queue.map`` makes that same gather, then waits for every job's result (SAQ 0.26 polls
+each job's status, 0.20 listens for it): the note says so, lest a request that handed its
+jobs off start waiting for them.
 
 The stats keep the SQL panel's names where they fit: ``duplicate_count``,
 ``duplicates``, ``has_issues``, groups with ``count`` and ``total_duration_ms``.
@@ -50,6 +57,8 @@ def analyse(tracked: list[TrackedJob], threshold: int) -> dict[str, t.Any]:
             same.setdefault((enqueued.queue.name, job.function, fingerprint), []).append(item)
         if not enqueued.in_map:
             one_by_one.setdefault((enqueued.queue.name, job.function), []).append(item)
+    for key, items in list(one_by_one.items()):
+        one_by_one[key] = _awaited_in_turn(items)
 
     duplicates: list[dict[str, t.Any]] = []
     for (queue, function, _), items in same.items():
@@ -106,11 +115,33 @@ def _repeated_group(queue: str, function: str, items: list[TrackedJob]) -> dict[
         "total_duration_ms": total_ms,
         "origins": origins,
         "suggestion": (
-            f"{function} enqueued {len(items)} times one by one ({total_ms:.1f} ms in all, one "
-            f"round trip each): queue.map({function!r}, [...]) enqueues them all in one call, "
-            "concurrently"
+            f"{function} enqueued {len(items)} times one after another ({total_ms:.1f} ms in "
+            "all, each call waiting for the one before): await asyncio.gather(*(queue.enqueue("
+            f"{function!r}, ...) for ...)) sends them concurrently and, like these calls, "
+            "returns without waiting for the jobs to run (queue.map would also wait for every "
+            "job's result)"
         ),
     }
+
+
+def _awaited_in_turn(items: list[TrackedJob]) -> list[TrackedJob]:
+    """The enqueues that overlap no other of ``items`` in time: each awaited before the
+    next began. Concurrent ones (a gather) overlap, since each starts before any returns."""
+    ordered = sorted(items, key=lambda item: item.enqueued.started_ns)
+    alone: set[int] = set()
+    latest_end = None
+    for index, item in enumerate(ordered):
+        start = item.enqueued.started_ns
+        end = start + item.enqueued.duration_ns
+        after = ordered[index + 1].enqueued.started_ns if index + 1 < len(ordered) else None
+        overlaps = (latest_end is not None and start < latest_end) or (
+            after is not None and after < end
+        )
+        if not overlaps:
+            alone.add(id(item))
+        latest_end = end if latest_end is None else max(latest_end, end)
+    # In the order they were enqueued, as the stats list them.
+    return [item for item in items if id(item) in alone]
 
 
 def _fingerprint(kwargs: t.Any) -> str | None:

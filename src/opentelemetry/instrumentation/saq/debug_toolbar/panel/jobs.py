@@ -1,8 +1,9 @@
 """A request's jobs as the panel shows them: plain JSON dicts, refreshed in place.
 
 A job's state comes from its ``process`` spans when a worker in this process ran it
-(they are in the TraceStore), and otherwise from its queue, read by key with one round
-trip per queue and a short timeout, so a slow or stopped Redis never holds up a page.
+(they are in the TraceStore), and otherwise from its queue, read by key with one read
+per queue (SAQ's ``queue.jobs``: a Redis ``MGET``, a Postgres ``SELECT``) and a short
+timeout, so a slow or stopped Redis never holds up a page.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ def badge(entry: Entry) -> str:
     status = entry["status"]
     parts = [f"{ICONS.get(status, '?')} {entry['function']}", status]
     if entry.get("duplicate"):
-        parts.append("duplicate key: not enqueued again")
+        parts.append("duplicate key: SAQ enqueued nothing")
     if entry["queue_ms"] is not None:
         parts.append(f"waited {_ms(entry['queue_ms'])}")
     if entry["run_ms"] is not None:

@@ -112,7 +112,7 @@ class SAQPanel(Panel):
     watch_seconds: t.ClassVar[float] = 300.0
     """After the response, keep refreshing unfinished jobs for this long."""
     watch_interval: t.ClassVar[float] = 0.5
-    """Seconds between two reads of the followed jobs (one round trip per queue)."""
+    """Seconds between two reads of the followed jobs (one read per queue)."""
     max_followed_requests: t.ClassVar[int] = 200
     """Requests followed at once after their response; the oldest is dropped first."""
     install_tracer_provider: t.ClassVar[bool] = True
@@ -120,8 +120,9 @@ class SAQPanel(Panel):
     the toolbar only. Turn off if the app sets its own later (then add ``trace_store()``
     to it); serving a request never changes the provider either way."""
     repeat_threshold: t.ClassVar[int] = 5
-    """A function enqueued this many times one by one in a request (not by ``queue.map``)
-    gets a note: one call of ``queue.map`` would do it in one go."""
+    """A function enqueued this many times one after another in a request (each call
+    awaited before the next) gets a note: ``asyncio.gather`` of the enqueues sends them
+    concurrently, still without waiting for the jobs (``queue.map`` would wait for them)."""
     capture_logs: t.ClassVar[bool] = True
     """Keep the log records written while a job runs in this process, under its attempt."""
 

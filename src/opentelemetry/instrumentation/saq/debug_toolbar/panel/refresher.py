@@ -1,11 +1,12 @@
 """Following unfinished jobs after the response: one refresher per app, bounded work.
 
 A request whose jobs are still queued or running when its response goes out is handed
-to the app's one ``Refresher``. Each tick it reads every followed job in one round trip
-per queue (``jobs.refresh`` batches by queue), updates the stats the toolbar stored, and
-stops following a request once its jobs are final or its watch window is over. It
-follows at most ``max_requests`` requests (the oldest is dropped first, and counted) and
-its task ends when nothing is left to follow, so an idle app does no work at all.
+to the app's one ``Refresher``. Each tick it reads every followed job with one read per
+queue (``jobs.refresh`` batches by queue: SAQ's ``queue.jobs``), updates the stats the
+toolbar stored, and stops following a request once its jobs are final or its watch
+window is over. It follows at most ``max_requests`` requests (the oldest is dropped
+first, and counted) and its task ends when nothing is left to follow, so an idle app
+does no work at all.
 
 The trace pages ask it too: for a job with no spans in this process, the page shows the
 state of the very entry the panel shows (refreshed with the same queue lookup), so the
