@@ -16,12 +16,15 @@ import uuid
 
 import pytest
 from litestar.testing import TestClient
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
+from opentelemetry.semconv.attributes.exception_attributes import EXCEPTION_STACKTRACE
 from saq.queue.redis import RedisQueue
 
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import job_logs
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers.otlp_limits import (
     DEFAULT_VALUE_LENGTH,
 )
@@ -32,6 +35,7 @@ from tests.debug_toolbar.test_receiver import API
 from tests.debug_toolbar.toolbar_api import panel, request_id
 
 pytestmark = pytest.mark.usefixtures("instrument")
+LOGS = "/_debug_toolbar/saq/v1/logs"
 MiB = 2**20
 BOUND = 8 * MiB
 """The bound each test gives its store: small, so that the hostile exports pass it often."""
@@ -72,6 +76,28 @@ def hostile_spans(
                 start_time_unix_nano=1,
                 end_time_unix_nano=2,
                 status=Status(code=2, message=WIDE * DEFAULT_VALUE_LENGTH),
+            )
+    return request.SerializeToString()
+
+
+def hostile_logs(sender: str, traces: list[tuple[str, str]], records: int) -> bytes:
+    """One logs export of ``records`` records per held trace, with 16 KiB bodies, 32 KiB
+    stack traces, 200-character scope names and a 160 KiB resource."""
+    request = ExportLogsServiceRequest()
+    resource_logs = request.resource_logs.add(resource=resource(sender, 20))
+    scope_logs = resource_logs.scope_logs.add()
+    scope_logs.scope.name = "l" * 10_000
+    for trace_id, send_id in traces:
+        for index in range(records):
+            record = scope_logs.log_records.add(
+                trace_id=bytes.fromhex(trace_id),
+                span_id=bytes.fromhex(send_id),
+                time_unix_nano=index + 1,
+                severity_number=17,
+            )
+            record.body.string_value = WIDE * job_logs.MAX_MESSAGE_CHARS
+            record.attributes.add(
+                key=EXCEPTION_STACKTRACE, value={"string_value": WIDE * DEFAULT_VALUE_LENGTH}
             )
     return request.SerializeToString()
 
@@ -165,3 +191,25 @@ def test_the_store_holds_a_bounded_number_of_resources(redis_url: str) -> None:
     senders = [span for span in kept if str(span.resource.attributes["service.name"])[0] == "w"]
     assert len({id(span.resource) for span in senders}) == store.max_resources
     assert store.dropped_spans - dropped == 20
+
+
+def test_log_records_posted_into_held_traces_stay_within_the_stores_bound_in_bytes(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs = job_logs.log_store()
+    logs.clear()
+    monkeypatch.setattr(logs, "max_bytes", BOUND, raising=False)
+    queue = RedisQueue.from_url(redis_url, name=f"memory-{uuid.uuid4().hex[:8]}")
+    with TestClient(litestar_app(queue, worker=False)) as client:
+        traces = app_traces(client, 4)
+
+        def post(index: int) -> None:
+            body = hostile_logs(f"w{index}", traces, records=15)
+            assert client.post(LOGS, content=body, headers=PROTOBUF).status_code == 200
+
+        held = held_bytes(post, exports=25)
+        lines = [line for trace_id, _ in traces for line in logs.lines(int(trace_id, 16))]
+
+    print(f"held {held / MiB:.1f} MiB for {len(lines)} lines")
+    assert lines, "the records of the newest traces were kept"
+    assert held <= BOUND + SLACK
