@@ -6,8 +6,10 @@ import threading
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
+from opentelemetry.instrumentation.saq._memory import TRACE_BYTES, part_bytes
 from opentelemetry.instrumentation.saq.trace_store import TraceStore, estimated_bytes
 
 
@@ -176,7 +178,9 @@ def test_the_estimate_counts_long_text_in_attributes_events_and_links() -> None:
     [plain_span] = store.get_trace(plain.get_span_context().trace_id)
     [long_span] = store.get_trace(long.get_span_context().trace_id)
     assert estimated_bytes(long_span) - estimated_bytes(plain_span) > 10_000
-    assert store.estimated_bytes == estimated_bytes(plain_span) + estimated_bytes(long_span)
+    # Two traces, two spans; their resource and scope are the provider's and the tracer's.
+    spans = estimated_bytes(plain_span) + estimated_bytes(long_span)
+    assert store.estimated_bytes == 2 * TRACE_BYTES + spans
     store.clear()
     assert store.estimated_bytes == 0
 
@@ -199,3 +203,65 @@ def test_received_spans_count_towards_the_memory_bound() -> None:
     assert store.add_received(elsewhere.get_trace(request.get_span_context().trace_id)) == 1
     assert old.get_span_context().trace_id not in store
     assert store.evicted_traces == 1
+
+
+def recounted(store: TraceStore, own: TracerProvider) -> int:
+    """The store's bytes counted from scratch: each trace and span, and once each resource
+    and scope the received spans point to (not those of ``own``, this process's)."""
+    spans = [span for trace_id in store.trace_ids() for span in store.get_trace(trace_id)]
+    received = [span for span in spans if span.resource is not own.resource]
+    parts = {id(p): p for span in received for p in (span.resource, span.instrumentation_scope)}
+    return (
+        len(store) * TRACE_BYTES
+        + sum(map(estimated_bytes, spans))
+        + sum(map(part_bytes, parts.values()))
+    )
+
+
+def test_resources_many_spans_share_are_counted_once_and_freed_with_their_last_trace() -> None:
+    """Senders whose 20 KB resources come back equal, export after export, into traces
+    evicted one by one for the resource count: the store's figure is always the recount's."""
+    store = TraceStore(max_traces=3, max_resources=4)
+    own = provider_with(store)
+    local = own.get_tracer("local")
+    roots = []
+    for index in range(6):
+        with local.start_as_current_span(f"request {index}") as root:
+            roots.append(root)
+        for export in range(5):
+            sender = f"worker {(index + export) % 5}"
+            provider = TracerProvider(
+                resource=Resource({"service.name": sender, "x": "y" * 20_000})
+            )
+            elsewhere = TraceStore()
+            provider.add_span_processor(elsewhere)
+            with provider.get_tracer(sender).start_as_current_span(
+                "process", context=trace.set_span_in_context(root)
+            ):
+                pass
+            received = elsewhere.get_trace(root.get_span_context().trace_id)
+            shared = [
+                ReadableSpan(
+                    span.name,
+                    span.context,
+                    span.parent,
+                    store.shared(span.resource),
+                    span.attributes,
+                    instrumentation_scope=store.shared(span.instrumentation_scope),
+                )
+                for span in received
+            ]
+            store.add_received(shared)
+            assert store.estimated_bytes == recounted(store, own)
+            assert store.stats()["resources"] <= store.max_resources
+
+    # Older traces went for the resource count, with the trace count still free; and a
+    # trace that alone points to four senders' resources took no fifth.
+    assert (len(store), store.evicted_traces, store.dropped_spans) == (1, 5, 6)
+    kept = [span for trace_id in store.trace_ids() for span in store.get_trace(trace_id)]
+    by_sender: dict[object, set[int]] = {}
+    for span in kept:
+        by_sender.setdefault(span.resource.attributes["service.name"], set()).add(id(span.resource))
+    assert all(len(ids) == 1 for ids in by_sender.values())  # one object per sender
+    store.clear()
+    assert store.estimated_bytes == 0 and store.stats()["resources"] == 0

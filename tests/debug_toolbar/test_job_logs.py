@@ -209,8 +209,9 @@ def test_the_log_store_is_bounded() -> None:
     assert store.lines(3)[0].as_dict()["span_id"] == "0000000000000007"
 
 
-def test_the_log_store_is_bounded_by_its_text_too() -> None:
-    store = job_logs.LogStore(max_chars=10_000)
+def test_the_log_store_is_bounded_by_the_bytes_it_holds_too() -> None:
+    # A line of 2,000 characters holds about 2.8 KB with its trace: four fit in 12,000.
+    store = job_logs.LogStore(max_bytes=12_000)
     for trace_id in range(1, 11):
         store.add(job_logs.LogLine(trace_id, 7, 0, "INFO", 20, "x", "y" * 2_000))
     kept = [trace_id for trace_id in range(1, 11) if store.lines(trace_id)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import threading
 import traceback
 import typing as t
@@ -69,45 +70,65 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+"""The default bound on the memory the kept lines hold, in bytes."""
+# A line's object and its slot in its trace's list, measured with tracemalloc (CPython
+# 3.11); its fields are counted with sys.getsizeof. And a trace's entries in the index.
+_LINE_BYTES = 200
+_TRACE_BYTES = 300
+_FIELDS = tuple(field.name for field in dataclasses.fields(LogLine))
+
+
+def line_bytes(line: LogLine) -> int:
+    """The memory a line holds, in bytes: every field as ``sys.getsizeof`` counts it (a
+    message of 4,000 four-byte characters holds 16 KB), and the line itself."""
+    return _LINE_BYTES + sum(map(sys.getsizeof, map(line.__getattribute__, _FIELDS)))
+
+
 class LogStore:
     """At most ``max_lines_per_trace`` lines for each of the ``max_traces`` most recent
-    traces, and at most ``max_chars`` characters of text in all (the oldest trace goes
-    first); thread-safe, as records come from any thread."""
+    traces, holding at most ``max_bytes`` bytes in all (the oldest trace goes first);
+    thread-safe, as records come from any thread."""
 
     def __init__(
-        self, max_traces: int = 1000, max_lines_per_trace: int = 500, max_chars: int = 16_000_000
+        self,
+        max_traces: int = 1000,
+        max_lines_per_trace: int = 500,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.max_traces = max_traces
         self.max_lines_per_trace = max_lines_per_trace
-        self.max_chars = max_chars
+        self.max_bytes = max_bytes
         self._traces: OrderedDict[int, list[LogLine]] = OrderedDict()
-        self._chars: dict[int, int] = {}  # text kept per trace
-        self._total_chars = 0
+        self._bytes: dict[int, int] = {}  # held per trace
+        self.held_bytes = 0
+        """The memory the kept lines hold, in bytes (see ``line_bytes``)."""
         self._lock = threading.Lock()
         self.dropped_lines = 0
         """Lines not kept because their trace had all it may keep."""
 
     def add(self, line: LogLine) -> bool:
-        size = _size(line)
+        size = line_bytes(line)
         with self._lock:
-            if size > self.max_chars:
+            if size + _TRACE_BYTES > self.max_bytes:
                 self.dropped_lines += 1
                 return False
             lines = self._traces.get(line.trace_id)
             if lines is None:
                 lines = self._traces[line.trace_id] = []
-                self._chars[line.trace_id] = 0
+                self._bytes[line.trace_id] = _TRACE_BYTES
+                self.held_bytes += _TRACE_BYTES
             else:
                 self._traces.move_to_end(line.trace_id)
             if len(lines) >= self.max_lines_per_trace:
                 self.dropped_lines += 1
                 return False
             lines.append(line)
-            self._chars[line.trace_id] += size
-            self._total_chars += size
-            while len(self._traces) > self.max_traces or self._total_chars > self.max_chars:
+            self._bytes[line.trace_id] += size
+            self.held_bytes += size
+            while len(self._traces) > self.max_traces or self.held_bytes > self.max_bytes:
                 oldest, _ = self._traces.popitem(last=False)
-                self._total_chars -= self._chars.pop(oldest)
+                self.held_bytes -= self._bytes.pop(oldest)
             return line.trace_id in self._traces
 
     def add_received(self, lines: t.Iterable[LogLine], spans: TraceStore) -> int:
@@ -129,12 +150,8 @@ class LogStore:
     def clear(self) -> None:
         with self._lock:
             self._traces.clear()
-            self._chars.clear()
-            self._total_chars = 0
-
-
-def _size(line: LogLine) -> int:
-    return len(line.message) + len(line.exception or "") + len(line.logger) + 64
+            self._bytes.clear()
+            self.held_bytes = 0
 
 
 _store = LogStore()

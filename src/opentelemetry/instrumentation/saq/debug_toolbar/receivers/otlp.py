@@ -99,11 +99,27 @@ def encode_response(media_type: str, rejected: int, message: str = "") -> bytes:
     return json.dumps(json_format.MessageToDict(response)).encode()
 
 
+_Part = t.TypeVar("_Part", Resource, InstrumentationScope)
+
+
+class Sharing(t.Protocol):
+    """Given a resource or scope, an equal one already held (``TraceStore.shared``)."""
+
+    def __call__(self, part: _Part, /) -> _Part: ...
+
+
+def _as_is(part: _Part, /) -> _Part:
+    return part
+
+
 def readable_spans(
-    request: ExportTraceServiceRequest, limits: SpanLimits | None = None
+    request: ExportTraceServiceRequest,
+    limits: SpanLimits | None = None,
+    shared: Sharing = _as_is,
 ) -> tuple[list[ReadableSpan], int]:
     """The request's spans as ReadableSpans within ``limits`` (``otlp_limits.span_limits()``
-    by default), and how many were invalid (bad ids)."""
+    by default), and how many were invalid (bad ids). Their resources and scopes are those
+    ``shared`` gives: one object per sender, not one per export."""
     limits = limits or otlp_limits.span_limits()
     length = limits.max_attribute_length
     spans: list[ReadableSpan] = []
@@ -111,11 +127,13 @@ def readable_spans(
     for resource_spans in request.resource_spans:
         pairs = resource_spans.resource.attributes
         attributes = _attributes(pairs, limits.max_attributes, length)
-        resource = Resource(dict(attributes))
+        resource = shared(Resource(dict(attributes)))
         for scope_spans in resource_spans.scope_spans:
-            scope = InstrumentationScope(
-                otlp_limits.text(scope_spans.scope.name, length),
-                otlp_limits.text(scope_spans.scope.version, length) or None,
+            scope = shared(
+                InstrumentationScope(
+                    otlp_limits.text(scope_spans.scope.name, length),
+                    otlp_limits.text(scope_spans.scope.version, length) or None,
+                )
             )
             for span in scope_spans.spans:
                 readable = _readable(span, resource, scope, limits)

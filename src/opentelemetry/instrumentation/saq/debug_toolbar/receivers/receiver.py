@@ -206,7 +206,7 @@ def _decode_and_keep(raw: bytes, media_type: str, gzipped: bool, signal: Signal)
 
 def _keep_spans(raw: bytes, media_type: str) -> tuple[int, int]:
     store: TraceStore = trace_store()
-    spans, invalid = otlp.readable_spans(otlp.decode(raw, media_type))
+    spans, invalid = otlp.readable_spans(otlp.decode(raw, media_type), shared=store.shared)
     kept = store.add_received(spans)
     return kept, len(spans) - kept + invalid
 
