@@ -109,7 +109,13 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def instrument(self, **kwargs: Unpack[InstrumentOptions]) -> None:
         """Instrument SAQ; see :class:`InstrumentOptions` for the keyword arguments."""
+        self._failed = False
         super().instrument(**kwargs)
+        if self._failed:
+            # BaseInstrumentor marks us instrumented once _instrument returns, even when it
+            # put SAQ back as it was: a later instrument() must be able to try again, and
+            # the panel must say that SAQ is not instrumented.
+            self._is_instrumented_by_opentelemetry = False
 
     def uninstrument(self, **kwargs: t.Any) -> None:
         super().uninstrument(**kwargs)
@@ -208,6 +214,7 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             # undo what an instrument() that raised left behind.
             logger.warning("could not instrument SAQ: it runs uninstrumented", exc_info=True)
             self._uninstrument()
+            self._failed = True
 
     def _uninstrument(self, **kwargs: t.Any) -> None:
         restore(getattr(self, "_patches", ()))
