@@ -39,6 +39,7 @@ PATCHED = [
     (saq.worker.Worker, "upkeep"),
     (saq.worker.Worker, "process"),
     (saq.worker.Worker, "stop"),
+    (saq.worker.Worker, "__init__"),
     (saq.queue.http.HttpProxy, "process"),
 ]
 

@@ -60,6 +60,7 @@ from opentelemetry.instrumentation.saq._flush import Flush, flush_timeout
 from opentelemetry.instrumentation.saq._hooks import SpanHook
 from opentelemetry.instrumentation.saq._litestar_saq import warn_if_litestar_saq_otel
 from opentelemetry.instrumentation.saq._metrics import Instruments
+from opentelemetry.instrumentation.saq._overrides import Overrides
 from opentelemetry.instrumentation.saq._patching import patch, queue_classes_defining, restore
 from opentelemetry.instrumentation.saq._producer import Producer
 from opentelemetry.instrumentation.saq._propagation import META_KEY
@@ -206,6 +207,10 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info))
             if quiet is not None:
                 self._patches += quiet.patches_over_ours()
+            # Once Worker's hooks are wrapped: the same wrappers on subclasses' overrides.
+            overrides = Overrides(Worker, self._patches)
+            self._patches.append(patch(Worker, "__init__", overrides.wrap_init))
+            overrides.cover_existing()
             end_read = self._health.end_read if self._health is not None else None
             flush = Flush(tracer_provider, meter_provider, timeout, end_read)
             self._patches.append(patch(Worker, "stop", flush.wrap_stop))

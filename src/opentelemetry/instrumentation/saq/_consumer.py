@@ -93,9 +93,11 @@ class Consumer:
         async def traced_before_process(worker: t.Any, ctx: t.Any) -> None:
             if is_instrumentation_enabled():
                 job = ctx["job"]
-                span = self._start(worker, job)
-                if span is not None and self._process_hook is not None:
-                    await _hooks.call(self._process_hook, "process", span, job)
+                # Set here only when a subclass's override already started this attempt.
+                if _ATTEMPT.get() is None or not _started(job):
+                    span = self._start(worker, job)
+                    if span is not None and self._process_hook is not None:
+                        await _hooks.call(self._process_hook, "process", span, job)
             await before_process(worker, ctx)
 
         return traced_before_process
@@ -301,6 +303,13 @@ def _end_span(span: Span, outcome: Outcome) -> None:
             span.set_attribute(ERROR_TYPE, outcome.error)
             span.set_status(Status(StatusCode.ERROR, outcome.description))
     span.end()
+
+
+def _started(job: Job) -> bool:
+    """Whether this job's attempt has started already: a Worker subclass's override of
+    ``_before_process`` (wrapped too, see _overrides) called Worker's through ``super()``."""
+    attempt = _ATTEMPT.get()
+    return attempt is not None and attempt.id[1:] == (job.key, job.started)
 
 
 def _mark_retry_due(job: Job, delay_seconds: float) -> None:
