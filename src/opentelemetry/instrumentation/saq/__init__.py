@@ -53,7 +53,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from opentelemetry.instrumentation.saq import _configured, _health
+from opentelemetry.instrumentation.saq import _configured, _health, _quiet
 from opentelemetry.instrumentation.saq._attributes import SCHEMA_URL
 from opentelemetry.instrumentation.saq._consumer import Consumer
 from opentelemetry.instrumentation.saq._flush import Flush, flush_timeout
@@ -141,6 +141,7 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             __name__, __version__, meter_provider=meter_provider, schema_url=SCHEMA_URL
         )
         instruments = Instruments(meter)
+        _configured.warn_if_the_api_moved()
         spans = _configured.spans(tracer_provider)
         meters = _configured.meters(meter_provider)
         arguments = options.get("argument_policy")
@@ -172,7 +173,7 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         # SAQ's machinery out of other instrumentations' sight (see _quiet): some patches
         # go under our wrappers, some over them.
         quiet = None
-        if not options.get("enable_internal_instrumentation", False):
+        if not options.get("enable_internal_instrumentation", False) and _quiet.available():
             quiet = Quiet(in_jobs=bool(options.get("internal_instrumentation_in_jobs", True)))
         timeout = flush_timeout(options.get("flush_timeout"))
         self._health: _health.QueueHealth | None = None

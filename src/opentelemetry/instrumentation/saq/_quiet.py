@@ -26,11 +26,13 @@ quiets those too; ``enable_internal_instrumentation=True`` installs none of this
 from __future__ import annotations
 
 import contextlib
+import logging
 import typing as t
 from contextvars import ContextVar
 
 from opentelemetry import context
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from opentelemetry.instrumentation.saq._patching import Patch, patch, queue_classes_defining
 
@@ -40,13 +42,35 @@ if t.TYPE_CHECKING:
 
     Method = Callable[..., Awaitable[t.Any]]
 
+logger = logging.getLogger(__name__)
+
 # Set while SAQ's machinery runs quiet: the context it was quieted from, to lift it again.
 # A ContextVar of its own, set and reset with each attach and detach of the quiet
 # context: reading it is the cheapest check on the per-job path.
 OUTSIDE: ContextVar[Context | None] = ContextVar("saq_quiet_outside", default=None)
-# The suppression key instrumentations also read under its old plain name.
-_SUPPRESS_PLAIN = "suppress_instrumentation"
-_SUPPRESS_KEY = _SUPPRESS_INSTRUMENTATION_KEY
+
+
+def _suppression() -> dict[str, object]:
+    """The values ``suppress_instrumentation()`` sets in the context, learnt from it.
+
+    Its keys are private names of the API (one, and its old plain name that some
+    instrumentations read alone): the public context manager tells them, and a quiet
+    context carries the same values without a context manager's cost per job.
+    """
+    try:
+        token = context.attach(Context())
+        try:
+            with suppress_instrumentation():
+                return dict(context.get_current())
+        finally:
+            context.detach(token)
+    except Exception:  # a future API: quiet workers are off (see available())
+        return {}
+
+
+# What suppress_instrumentation() sets, and its keys: any of them set means suppressed.
+_SUPPRESSED = _suppression()
+_SUPPRESSION_KEYS = tuple(_SUPPRESSED)
 
 
 class _Lift(t.NamedTuple):
@@ -84,6 +108,17 @@ def _lift() -> _Lift | None:
 def _unlift(lift: _Lift) -> None:
     OUTSIDE.reset(lift.outside)
     context.detach(lift.token)
+
+
+def available() -> bool:
+    """Whether SAQ's machinery can be quieted; logs once (per instrument()) when not."""
+    if not _SUPPRESSED:
+        logger.warning(
+            "suppress_instrumentation() sets nothing this instrumentation can read: SAQ's "
+            "own Redis, Postgres and HTTP calls are traced, as with "
+            "enable_internal_instrumentation=True"
+        )
+    return bool(_SUPPRESSED)
 
 
 class Quiet:
@@ -124,15 +159,13 @@ def _quiet(method: Method) -> Method:
     # Plain code, no context manager: Worker.process runs once per job.
     async def quiet(*args: t.Any, **kwargs: t.Any) -> t.Any:
         outside = context.get_current()
-        if outside.get(_SUPPRESS_INSTRUMENTATION_KEY) or outside.get(_SUPPRESS_PLAIN):
+        if any(map(outside.get, _SUPPRESSION_KEYS)):
             # Suppressed already (by the user, or quiet already): the user's suppression
             # stays theirs, and nothing of ours lifts it.
             return await method(*args, **kwargs)
-        # Both keys, as suppress_instrumentation() sets them: some instrumentations read
+        # Every key, as suppress_instrumentation() sets them: some instrumentations read
         # only the plain one.
-        quiet_context = Context(
-            {**outside, _SUPPRESS_INSTRUMENTATION_KEY: True, _SUPPRESS_PLAIN: True}
-        )
+        quiet_context = Context({**outside, **_SUPPRESSED})
         token = context.attach(quiet_context)
         outside_token = OUTSIDE.set(outside)
         try:
