@@ -95,9 +95,11 @@ async def test_a_subclass_overriding_a_process_hook_runs_its_jobs_traced_and_uns
 ) -> None:
     if defined == "before instrument()":
         worker_class = subclass(overrides)
+        own = dict(worker_class.__dict__)
     SAQInstrumentor().instrument(tracer_provider=tracer_provider)
     if defined == "after instrument()":
         worker_class = subclass(overrides)
+        own = dict(worker_class.__dict__)
     client = redis.asyncio.Redis.from_url(redis_url)
     user_tracer = tracer_provider.get_tracer("the user's code")
     hooks_ran: list[str] = []
@@ -150,3 +152,6 @@ async def test_a_subclass_overriding_a_process_hook_runs_its_jobs_traced_and_uns
     else:
         assert worker_class.calls == ["own _before_process", "own _after_process"]
         assert hooks_ran == ["before_process", "after_process"]
+    # uninstrument() puts the subclass's own methods back as well.
+    SAQInstrumentor().uninstrument()
+    assert all(worker_class.__dict__[name] is own[name] for name in own)

@@ -181,40 +181,41 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         try:
             self._patches += quiet.patches_under_ours() if quiet is not None else []
             self._patches += [
-                patch(Queue, "enqueue", producer.wrap_enqueue),
-                patch(Queue, "_before_enqueue", producer.wrap_before_enqueue),
-                patch(Queue, "map", producer.wrap_map),
-                patch(Queue, "retry", consumer.wrap_retry),
-                patch(Queue, "finish_abort", consumer.wrap_finish_abort),
-                patch(Job, "next_retry_delay", consumer.wrap_retry_delay),
-                patch(Worker, "schedule", producer.wrap_schedule),
-                patch(Worker, "_before_process", consumer.wrap_before_process),
-                patch(Worker, "_after_process", consumer.wrap_after_process),
+                patch(Queue, "enqueue", producer.wrap_enqueue()),
+                patch(Queue, "_before_enqueue", producer.wrap_before_enqueue()),
+                patch(Queue, "map", producer.wrap_map()),
+                patch(Queue, "retry", consumer.wrap_retry()),
+                patch(Queue, "finish_abort", consumer.wrap_finish_abort()),
+                patch(Job, "next_retry_delay", consumer.wrap_retry_delay()),
+                patch(Worker, "schedule", producer.wrap_schedule()),
+                patch(Worker, "_before_process", consumer.wrap_before_process()),
+                patch(Worker, "_after_process", consumer.wrap_after_process()),
             ]
             try:
                 from saq.queue.http import HttpProxy
             except Exception:  # saq[http] (aiohttp) is not installed: nothing to proxy
                 pass
             else:
-                self._patches.append(patch(HttpProxy, "process", producer.wrap_proxy_process))
+                self._patches.append(patch(HttpProxy, "process", producer.wrap_proxy_process()))
             # SAQ's Redis and HTTP queues override finish_abort and reach Queue's only after a
             # round trip of their own: the abort must be noted as the abort loop calls it, before
             # the attempt that swallowed it ends (see Consumer.wrap_finish_abort).
+            finish_abort = consumer.wrap_finish_abort()
             for owner in _queues_overriding("finish_abort"):
-                self._patches.append(patch(owner, "finish_abort", consumer.wrap_finish_abort))
+                self._patches.append(patch(owner, "finish_abort", finish_abort))
             self._patches += warn_if_litestar_saq_otel()
             if options.get("queue_health"):
                 self._health = _health.start(meter, meters.check)
-                self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info))
+                self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info()))
             if quiet is not None:
                 self._patches += quiet.patches_over_ours()
             # Once Worker's hooks are wrapped: the same wrappers on subclasses' overrides.
             overrides = Overrides(Worker, self._patches)
-            self._patches.append(patch(Worker, "__init__", overrides.wrap_init))
+            self._patches.append(patch(Worker, "__init__", overrides.covering_init))
             overrides.cover_existing()
             end_read = self._health.end_read if self._health is not None else None
             flush = Flush(tracer_provider, meter_provider, timeout, end_read)
-            self._patches.append(patch(Worker, "stop", flush.wrap_stop))
+            self._patches.append(patch(Worker, "stop", flush.wrap_stop()))
         except Exception:
             # SAQ as it was, rather than half-patched for good: uninstrument() would not
             # undo what an instrument() that raised left behind.

@@ -37,7 +37,7 @@ import weakref
 from opentelemetry import metrics, trace
 
 if t.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from opentelemetry.instrumentation.saq._patching import Args, Kwargs, Method, Wrapper
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +82,14 @@ class Flush:
         # Each worker and the ``event`` of the run whose stop has flushed already.
         self._flushed: weakref.WeakKeyDictionary[t.Any, t.Any] = weakref.WeakKeyDictionary()
 
-    def wrap_stop(self, stop: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        async def flushing_stop(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+    def wrap_stop(self) -> Wrapper:
+        """The wrapper of ``Worker.stop``."""
+
+        async def flushing_stop(stop: Method, worker: t.Any, args: Args, kwargs: Kwargs) -> None:
             stopper = self._stops_on_entry(worker)
             cancelled = False
             try:
-                await stop(worker, *args, **kwargs)
+                await stop(*args, **kwargs)
             except asyncio.CancelledError:
                 cancelled = True
                 raise

@@ -19,7 +19,7 @@ import logging
 import typing as t
 import weakref
 
-from opentelemetry.instrumentation.saq._patching import Patch, patch
+from opentelemetry.instrumentation.saq._patching import Args, Kwargs, Patch, patch
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,10 @@ class Overrides:
         self._base = worker_class
         # The instrumentor's own list: uninstrument() restores what is added here too.
         self._patches = patches
-        self._makes = {
-            name: [item.make for item in patches if (item.owner, item.name) == (worker_class, name)]
+        self._wrappers = {
+            name: [
+                item.wrapper for item in patches if item.owner is worker_class and item.name == name
+            ]
             for name in HOOKS
         }
         self._seen: weakref.WeakSet[type] = weakref.WeakSet([worker_class])
@@ -54,20 +56,20 @@ class Overrides:
             if klass in self._seen or not issubclass(klass, self._base):
                 continue
             self._seen.add(klass)
-            for name, makes in self._makes.items():
+            for name, wrappers in self._wrappers.items():
                 if name in klass.__dict__:
-                    self._patches += [patch(klass, name, make) for make in makes]
+                    self._patches += [patch(klass, name, wrapper) for wrapper in wrappers]
 
-    def wrap_init(self, init: t.Callable[..., None]) -> t.Callable[..., None]:
-        def covering_init(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
-            cls = type(worker)
-            if cls not in self._seen:
-                try:
-                    self.cover(cls)
-                except Exception:
-                    logger.warning(
-                        "could not wrap the process hooks of %s", cls.__qualname__, exc_info=True
-                    )
-            init(worker, *args, **kwargs)
-
-        return covering_init
+    def covering_init(
+        self, init: t.Callable[..., None], worker: t.Any, args: Args, kwargs: Kwargs
+    ) -> None:
+        """The wrapper of ``Worker.__init__``: covers the worker's class first."""
+        cls = type(worker)
+        if cls not in self._seen:
+            try:
+                self.cover(cls)
+            except Exception:
+                logger.warning(
+                    "could not wrap the process hooks of %s", cls.__qualname__, exc_info=True
+                )
+        init(*args, **kwargs)

@@ -1,13 +1,11 @@
 """Wrapping SAQ's methods with ``wrapt`` and putting the originals back, exactly.
 
 As contrib's instrumentations do, every patch is a ``wrapt.FunctionWrapper`` installed by
-``wrapt.wrap_function_wrapper``: it keeps the method's name, signature and descriptor
-behaviour, and other tools recognise it as a wrapper. Measured with
-``benchmarks/overhead.py --quick``: bytecodes per job as with plain functions (wrapt's
-wrapper is C code), see the commit that made the change.
-
-Each wrapper is made by ``make(original)`` and calls the original object it was given;
-``instance`` is passed as the first argument, so a wrapper reads like the method it wraps.
+``wrapt.wrap_function_wrapper``, and every wrapper has wrapt's signature
+``(wrapped, instance, args, kwargs)``: ``wrapped`` is the method bound to ``instance``
+(the queue, worker or job), and the wrapper calls ``wrapped(*args, **kwargs)``. wrapt's
+wrapper is C code: measured with ``benchmarks/overhead.py --quick``, a job costs the same
+bytecodes as with the plain functions we used to ``setattr``.
 
 Undone by putting the original object back, not by contrib's ``unwrap()``: that reads the
 attribute through its descriptor, and on a class where two of our wrappers are stacked
@@ -26,7 +24,11 @@ import wrapt
 
 logger = logging.getLogger(__name__)
 
-Wrapper = t.Callable[..., t.Any]
+Args = tuple[t.Any, ...]
+Kwargs = dict[str, t.Any]
+Method = t.Callable[..., t.Awaitable[t.Any]]
+# wrapt's wrapper: (wrapped, instance, args, kwargs) -> what the wrapped call returns.
+Wrapper = t.Callable[[t.Any, t.Any, Args, Kwargs], t.Any]
 
 
 class Patch(t.NamedTuple):
@@ -34,24 +36,17 @@ class Patch(t.NamedTuple):
     name: str
     original: t.Any
     replacement: t.Any  # the wrapt.FunctionWrapper installed in its place
-    make: t.Callable[[t.Any], Wrapper]
+    wrapper: Wrapper
 
 
-def patch(owner: type | ModuleType, name: str, make: t.Callable[[t.Any], Wrapper]) -> Patch:
-    """Wrap ``owner.name`` with ``make(original)``, which calls the original.
+def patch(owner: type | ModuleType, name: str, wrapper: Wrapper) -> Patch:
+    """Wrap ``owner.name`` with ``wrapper``, which calls the wrapped original.
 
     Raises if ``owner`` itself does not define ``name`` (a SAQ without that method).
     """
     original = owner.__dict__[name]
-    replacement = make(original)
-
-    def call(wrapped: t.Any, instance: t.Any, args: t.Any, kwargs: t.Any) -> t.Any:
-        if instance is None:  # a module's function, or ``original`` called as a function
-            return replacement(*args, **kwargs)
-        return replacement(instance, *args, **kwargs)
-
-    installed = wrapt.wrap_function_wrapper(owner, name, call)
-    return Patch(owner, name, original, installed, make)
+    installed = wrapt.wrap_function_wrapper(owner, name, wrapper)
+    return Patch(owner, name, original, installed, wrapper)
 
 
 def restore(patches: t.Iterable[Patch]) -> None:

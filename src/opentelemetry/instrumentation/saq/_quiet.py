@@ -37,10 +37,10 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.instrumentation.saq._patching import Patch, patch, queue_classes_defining
 
 if t.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Iterator
     from contextvars import Token
 
-    Method = Callable[..., Awaitable[t.Any]]
+    from opentelemetry.instrumentation.saq._patching import Args, Kwargs, Method
 
 logger = logging.getLogger(__name__)
 
@@ -155,48 +155,43 @@ class Quiet:
         return patches
 
 
-def _quiet(method: Method) -> Method:
+async def _quiet(method: Method, instance: t.Any, args: Args, kwargs: Kwargs) -> t.Any:
     # Plain code, no context manager: Worker.process runs once per job.
-    async def quiet(*args: t.Any, **kwargs: t.Any) -> t.Any:
-        outside = context.get_current()
-        if any(map(outside.get, _SUPPRESSION_KEYS)):
-            # Suppressed already (by the user, or quiet already): the user's suppression
-            # stays theirs, and nothing of ours lifts it.
-            return await method(*args, **kwargs)
-        # Every key, as suppress_instrumentation() sets them: some instrumentations read
-        # only the plain one.
-        quiet_context = Context({**outside, **_SUPPRESSED})
-        token = context.attach(quiet_context)
-        outside_token = OUTSIDE.set(outside)
-        try:
-            return await method(*args, **kwargs)
-        finally:
-            OUTSIDE.reset(outside_token)
-            context.detach(token)
-
-    return quiet
+    outside = context.get_current()
+    if any(map(outside.get, _SUPPRESSION_KEYS)):
+        # Suppressed already (by the user, or quiet already): the user's suppression
+        # stays theirs, and nothing of ours lifts it.
+        return await method(*args, **kwargs)
+    # Every key, as suppress_instrumentation() sets them: some instrumentations read
+    # only the plain one.
+    quiet_context = Context({**outside, **_SUPPRESSED})
+    token = context.attach(quiet_context)
+    outside_token = OUTSIDE.set(outside)
+    try:
+        return await method(*args, **kwargs)
+    finally:
+        OUTSIDE.reset(outside_token)
+        context.detach(token)
 
 
-def _lifted_before_process(before_process: Method) -> Method:
-    async def lifted_before_process(worker: t.Any, ctx: t.Any) -> None:
-        if OUTSIDE.get() is not None:
-            # Kept until _after_process: the job's task is created after this returns.
-            _LIFTED.set(_lift())
-        await before_process(worker, ctx)
+async def _lifted_before_process(
+    before_process: Method, worker: t.Any, args: Args, kwargs: Kwargs
+) -> None:
+    if OUTSIDE.get() is not None:
+        # Kept until _after_process: the job's task is created after this returns.
+        _LIFTED.set(_lift())
+    await before_process(*args, **kwargs)
 
-    return lifted_before_process
 
-
-def _lifted_after_process(after_process: Method) -> Method:
-    async def lifted_after_process(worker: t.Any, ctx: t.Any) -> None:
-        lift = _LIFTED.get()
-        if lift is None:
-            await after_process(worker, ctx)
-            return
-        _LIFTED.set(None)
-        try:
-            await after_process(worker, ctx)
-        finally:
-            _unlift(lift)
-
-    return lifted_after_process
+async def _lifted_after_process(
+    after_process: Method, worker: t.Any, args: Args, kwargs: Kwargs
+) -> None:
+    lift = _LIFTED.get()
+    if lift is None:
+        await after_process(*args, **kwargs)
+        return
+    _LIFTED.set(None)
+    try:
+        await after_process(*args, **kwargs)
+    finally:
+        _unlift(lift)
