@@ -67,7 +67,7 @@ SCRIPT = textwrap.dedent(
         await worker.stop()
         task.cancel()
         await queue.disconnect()
-        print("status", job.status.value, flush=True)
+        print("status", getattr(job.status, "value", job.status), flush=True)
 
     asyncio.run(main(sys.argv[1], sys.argv[2]))
     for span in exporter.get_finished_spans():
