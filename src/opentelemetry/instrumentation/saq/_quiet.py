@@ -12,7 +12,8 @@ the standard suppression key of ``opentelemetry-instrumentation`` instead, and o
 - The quiet context remembers the context it was made from; where the user's code starts
   inside SAQ's machinery, that context is attached again ("lifted"): at the top of
   ``_before_process`` until the end of ``_after_process`` (the user's hooks and the job's
-  task, created in between, inherit it), and by the producer around ``_before_enqueue``
+  task, created in between, inherit it; a Worker subclass's overrides of the two are
+  wrapped as well, see _overrides), and by the producer around ``_before_enqueue``
   (the user's before-enqueue callbacks, e.g. of a cron enqueue). Our lift comes before
   the consumer's attach and ends after its detach, so every context nests.
 - Our own wrappers still see a quiet context as instrumentable (:func:`only_saq_is_quiet`):
