@@ -5,7 +5,7 @@ As contrib's instrumentations do, every patch is a ``wrapt.FunctionWrapper`` ins
 ``(wrapped, instance, args, kwargs)``: ``wrapped`` is the method bound to ``instance``
 (the queue, worker or job), and the wrapper calls ``wrapped(*args, **kwargs)``. wrapt's
 wrapper is C code: measured with ``benchmarks/overhead.py --quick``, an enqueue and a job
-cost within 0.1% of the bytecodes they did with plain functions set by ``setattr``. (A
+cost at most 0.3% more bytecodes than with plain functions set by ``setattr``. (A
 method-shaped function behind each wrapt wrapper cost 30 bytecodes more per enqueue: the
 arguments re-packed once more.)
 
