@@ -16,7 +16,7 @@ from opentelemetry.instrumentation.saq.version import __version__  # noqa: E402
 
 project = "opentelemetry-instrumentation-saq"
 author = "opentelemetry-instrumentation-saq developers"
-copyright = "the opentelemetry-instrumentation-saq developers"  # noqa: A001
+copyright = "the opentelemetry-instrumentation-saq developers"
 release = version = __version__
 
 extensions = [

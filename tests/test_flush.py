@@ -8,12 +8,16 @@ import threading
 import typing as t
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from saq import Worker
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor
-from tests.workers import running_worker, wait_until
+from tests.workers import finished, running_worker, spans_named, wait_until
 
 
 class StuckExport(SpanProcessor):
@@ -173,3 +177,50 @@ async def test_a_cancelled_stop_starts_the_flush_but_does_not_wait_for_it(
         stuck.release.set()
         if stopping is not None:
             await asyncio.gather(stopping, return_exceptions=True)
+
+
+async def test_providers_the_apps_shutdown_hook_shut_down_stop_the_worker_without_a_warning(
+    queue: RedisQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    SAQInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+
+    async def shutdown(ctx: dict[str, t.Any]) -> None:
+        # What an app's own shutdown hook does: its providers export and end.
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+    with caplog.at_level(logging.DEBUG, "opentelemetry.instrumentation.saq"):
+        async with running_worker(queue, [noop], shutdown=shutdown):
+            job = await queue.enqueue("noop")
+            assert job is not None
+            await finished(job)
+        # The job's span went out with the app's own shutdown.
+        assert spans_named(exporter, f"process {queue.name}")
+        assert "TracerProvider refused to flush: shut down already" in caplog.text
+    ours = [r for r in caplog.records if r.name.startswith("opentelemetry.instrumentation.saq")]
+    assert [r.getMessage() for r in ours if r.levelno >= logging.WARNING] == []
+
+
+class SlowExport(SpanProcessor):
+    """A backend that answers late: force_flush uses most of its time, then gives up."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        threading.Event().wait(timeout_millis * 0.75 / 1000)
+        return False
+
+
+async def test_a_provider_that_gives_up_flushing_late_is_still_warned_of(
+    queue: RedisQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(SlowExport())
+    SAQInstrumentor().instrument(tracer_provider=provider, flush_timeout=1)
+    with caplog.at_level(logging.WARNING, "opentelemetry.instrumentation.saq"):
+        async with running_worker(queue, [noop]) as worker:
+            await started(worker)
+        # Logged from the flush thread, whether or not the stop waited that long.
+        await wait_until(lambda: "TracerProvider did not flush in time" in caplog.text)

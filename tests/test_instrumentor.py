@@ -39,6 +39,7 @@ PATCHED = [
     (saq.worker.Worker, "upkeep"),
     (saq.worker.Worker, "process"),
     (saq.worker.Worker, "stop"),
+    (saq.worker.Worker, "__init__"),
     (saq.queue.http.HttpProxy, "process"),
 ]
 
@@ -62,6 +63,43 @@ def test_uninstrument_restores_every_patched_function_to_the_original_object(
         cls.__dict__[name] is original
         for (cls, name), original in zip(PATCHED, originals, strict=True)
     )
+
+
+SAQ_CLASSES = sorted({cls for cls, _ in PATCHED}, key=lambda cls: cls.__qualname__)
+
+
+def saq_as_it_is() -> list[dict[str, t.Any]]:
+    return [dict(cls.__dict__) for cls in SAQ_CLASSES]
+
+
+async def test_an_instrument_that_fails_part_way_leaves_saq_as_it_was_and_can_be_retried(
+    queue: RedisQueue,
+    exporter: InMemorySpanExporter,
+    tracer_provider: TracerProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A SAQ without Worker.stop: patched last, after every other method.
+    monkeypatch.delattr(saq.worker.Worker, "stop")
+    before = saq_as_it_is()
+    instrumentor = SAQInstrumentor()
+    with caplog.at_level(logging.WARNING, logger="opentelemetry.instrumentation.saq"):
+        instrumentor.instrument(tracer_provider=tracer_provider)
+
+    assert "could not instrument SAQ: it runs uninstrumented" in caplog.text
+    assert not instrumentor.is_instrumented_by_opentelemetry
+    after = saq_as_it_is()
+    for cls, was, now in zip(SAQ_CLASSES, before, after, strict=True):
+        assert now.keys() == was.keys(), cls
+        assert all(now[name] is was[name] for name in was), cls
+    await queue.enqueue("add", a=1, b=2)
+    assert exporter.get_finished_spans() == ()
+
+    monkeypatch.undo()  # Worker.stop is back: the next instrument() is not refused
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    assert instrumentor.is_instrumented_by_opentelemetry
+    await queue.enqueue("add", a=1, b=2)
+    assert [span.name for span in exporter.get_finished_spans()] == [f"send {queue.name}"]
 
 
 @pytest.mark.parametrize("timeout", [None, "soon", -1, float("nan")])

@@ -24,7 +24,12 @@ FAST_TIMERS = {"schedule": 1, "worker_info": 10, "sweep": 60, "abort": 0.1}
 
 @contextlib.asynccontextmanager
 async def running_worker(
-    queue: Queue, functions: list[t.Any], *, sweeps: bool = False, **options: t.Any
+    queue: Queue,
+    functions: list[t.Any],
+    *,
+    sweeps: bool = False,
+    worker_class: type[Worker] = Worker,
+    **options: t.Any,
 ) -> AsyncIterator[Worker]:
     """A worker on ``queue``; ``sweeps``: it sweeps stuck jobs as SAQ's workers do."""
     options.setdefault("timers", FAST_TIMERS)
@@ -42,7 +47,7 @@ async def running_worker(
             await queue.redis.set(f"saq:{queue.name}:sweep", 1, ex=60)
         elif isinstance(queue, PostgresQueue) and not sweeps:
             await stack.enter_async_context(_postgres_sweep_lock(queue))
-        worker = Worker(queue, functions=functions, **options)
+        worker = worker_class(queue, functions=functions, **options)
         task = asyncio.create_task(worker.start())
         try:
             if sweeps and isinstance(queue, RedisQueue):

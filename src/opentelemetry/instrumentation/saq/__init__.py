@@ -53,13 +53,14 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from opentelemetry.instrumentation.saq import _configured, _health
+from opentelemetry.instrumentation.saq import _configured, _health, _quiet
 from opentelemetry.instrumentation.saq._attributes import SCHEMA_URL
 from opentelemetry.instrumentation.saq._consumer import Consumer
 from opentelemetry.instrumentation.saq._flush import Flush, flush_timeout
 from opentelemetry.instrumentation.saq._hooks import SpanHook
 from opentelemetry.instrumentation.saq._litestar_saq import warn_if_litestar_saq_otel
 from opentelemetry.instrumentation.saq._metrics import Instruments
+from opentelemetry.instrumentation.saq._overrides import Overrides
 from opentelemetry.instrumentation.saq._patching import patch, queue_classes_defining, restore
 from opentelemetry.instrumentation.saq._producer import Producer
 from opentelemetry.instrumentation.saq._propagation import META_KEY
@@ -109,7 +110,13 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def instrument(self, **kwargs: Unpack[InstrumentOptions]) -> None:
         """Instrument SAQ; see :class:`InstrumentOptions` for the keyword arguments."""
+        self._failed = False
         super().instrument(**kwargs)
+        if self._failed:
+            # BaseInstrumentor marks us instrumented once _instrument returns, even when it
+            # put SAQ back as it was: a later instrument() must be able to try again, and
+            # the panel must say that SAQ is not instrumented.
+            self._is_instrumented_by_opentelemetry = False
 
     def uninstrument(self, **kwargs: t.Any) -> None:
         super().uninstrument(**kwargs)
@@ -134,6 +141,7 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             __name__, __version__, meter_provider=meter_provider, schema_url=SCHEMA_URL
         )
         instruments = Instruments(meter)
+        _configured.warn_if_the_api_moved()
         spans = _configured.spans(tracer_provider)
         meters = _configured.meters(meter_provider)
         arguments = options.get("argument_policy")
@@ -165,7 +173,7 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         # SAQ's machinery out of other instrumentations' sight (see _quiet): some patches
         # go under our wrappers, some over them.
         quiet = None
-        if not options.get("enable_internal_instrumentation", False):
+        if not options.get("enable_internal_instrumentation", False) and _quiet.available():
             quiet = Quiet(in_jobs=bool(options.get("internal_instrumentation_in_jobs", True)))
         timeout = flush_timeout(options.get("flush_timeout"))
         self._health: _health.QueueHealth | None = None
@@ -173,41 +181,47 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         try:
             self._patches += quiet.patches_under_ours() if quiet is not None else []
             self._patches += [
-                patch(Queue, "enqueue", producer.wrap_enqueue),
-                patch(Queue, "_before_enqueue", producer.wrap_before_enqueue),
-                patch(Queue, "map", producer.wrap_map),
-                patch(Queue, "retry", consumer.wrap_retry),
-                patch(Queue, "finish_abort", consumer.wrap_finish_abort),
-                patch(Job, "next_retry_delay", consumer.wrap_retry_delay),
-                patch(Worker, "schedule", producer.wrap_schedule),
-                patch(Worker, "_before_process", consumer.wrap_before_process),
-                patch(Worker, "_after_process", consumer.wrap_after_process),
+                patch(Queue, "enqueue", producer.wrap_enqueue()),
+                patch(Queue, "_before_enqueue", producer.wrap_before_enqueue()),
+                patch(Queue, "map", producer.wrap_map()),
+                patch(Queue, "retry", consumer.wrap_retry()),
+                patch(Queue, "finish_abort", consumer.wrap_finish_abort()),
+                patch(Job, "next_retry_delay", consumer.wrap_retry_delay()),
+                patch(Worker, "schedule", producer.wrap_schedule()),
+                patch(Worker, "_before_process", consumer.wrap_before_process()),
+                patch(Worker, "_after_process", consumer.wrap_after_process()),
             ]
             try:
                 from saq.queue.http import HttpProxy
             except Exception:  # saq[http] (aiohttp) is not installed: nothing to proxy
                 pass
             else:
-                self._patches.append(patch(HttpProxy, "process", producer.wrap_proxy_process))
+                self._patches.append(patch(HttpProxy, "process", producer.wrap_proxy_process()))
             # SAQ's Redis and HTTP queues override finish_abort and reach Queue's only after a
             # round trip of their own: the abort must be noted as the abort loop calls it, before
             # the attempt that swallowed it ends (see Consumer.wrap_finish_abort).
+            finish_abort = consumer.wrap_finish_abort()
             for owner in _queues_overriding("finish_abort"):
-                self._patches.append(patch(owner, "finish_abort", consumer.wrap_finish_abort))
+                self._patches.append(patch(owner, "finish_abort", finish_abort))
             self._patches += warn_if_litestar_saq_otel()
             if options.get("queue_health"):
                 self._health = _health.start(meter, meters.check)
-                self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info))
+                self._patches.append(patch(Worker, "worker_info", self._health.wrap_worker_info()))
             if quiet is not None:
                 self._patches += quiet.patches_over_ours()
+            # Once Worker's hooks are wrapped: the same wrappers on subclasses' overrides.
+            overrides = Overrides(Worker, self._patches)
+            self._patches.append(patch(Worker, "__init__", overrides.covering_init))
+            overrides.cover_existing()
             end_read = self._health.end_read if self._health is not None else None
             flush = Flush(tracer_provider, meter_provider, timeout, end_read)
-            self._patches.append(patch(Worker, "stop", flush.wrap_stop))
+            self._patches.append(patch(Worker, "stop", flush.wrap_stop()))
         except Exception:
             # SAQ as it was, rather than half-patched for good: uninstrument() would not
             # undo what an instrument() that raised left behind.
             logger.warning("could not instrument SAQ: it runs uninstrumented", exc_info=True)
             self._uninstrument()
+            self._failed = True
 
     def _uninstrument(self, **kwargs: t.Any) -> None:
         restore(getattr(self, "_patches", ()))

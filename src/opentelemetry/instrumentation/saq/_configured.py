@@ -11,19 +11,35 @@ Looking at it must cost less than the work it saves: ``get_tracer_provider()`` a
 is set (some 50 bytecodes). So while none is set we read the API's own "is a global
 provider set" global, the one its proxy tracers and meters read on every call, and fall
 back to the public getters if a future API renames it (a test pins both paths).
+
+Those globals, and the proxy meter provider's class, are private names of the API: read
+without importing them by name, so that an API that moves one costs this shortcut (one
+warning at ``instrument()``), never the import of the package.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import typing as t
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import _internal as _metrics_api
 
-try:  # the API's stand-in until a global meter provider is set has no public name
-    from opentelemetry.metrics._internal import _ProxyMeterProvider as _ProxyMeterProviderType
-except ImportError:  # pragma: no cover - a future API: never taken for a proxy
-    _ProxyMeterProviderType = type(None)  # type: ignore[assignment,misc]
+logger = logging.getLogger(__name__)
+
+
+def _private_metrics_api() -> object | None:
+    try:  # where opentelemetry-api 1.x keeps the global meter provider and its stand-in
+        return importlib.import_module("opentelemetry.metrics._internal")
+    except ImportError:
+        return None
+
+
+_metrics_api = _private_metrics_api()
+# The API's stand-in until a global meter provider is set has no public name: without it,
+# a proxy is never taken for one (metric points are recorded through it, as with the SDK).
+_ProxyMeterProviderType: type = getattr(_metrics_api, "_ProxyMeterProvider", type(None))
+_warned = False
 
 _UNKNOWN = object()
 
@@ -92,3 +108,23 @@ def meters(meter_provider: metrics.MeterProvider | None) -> Configured:
         metrics.NoOpMeterProvider,
         _global_set(_metrics_api, "_METER_PROVIDER"),
     )
+
+
+def warn_if_the_api_moved() -> None:
+    """Say once per process which of the API's private names this shortcut could not find."""
+    global _warned
+    found = {
+        "opentelemetry.trace._TRACER_PROVIDER": hasattr(trace, "_TRACER_PROVIDER"),
+        "opentelemetry.metrics._internal._METER_PROVIDER": hasattr(_metrics_api, "_METER_PROVIDER"),
+        "opentelemetry.metrics._internal._ProxyMeterProvider": (
+            _ProxyMeterProviderType is not type(None)
+        ),
+    }
+    missing = [name for name, there in found.items() if not there]
+    if missing and not _warned:
+        _warned = True
+        logger.warning(
+            "this opentelemetry-api has no %s: SAQ is instrumented as usual, but while no "
+            "SDK is configured its jobs cost more than they would",
+            ", ".join(missing),
+        )

@@ -42,7 +42,7 @@ from opentelemetry.instrumentation.saq._outcome import Outcome, judge, retry_not
 from opentelemetry.instrumentation.saq._timing import attempt_start_ns, now_ms, queue_wait_ms
 
 if t.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable
 
     from opentelemetry.trace import Span, Tracer
     from saq.job import Job
@@ -50,9 +50,8 @@ if t.TYPE_CHECKING:
     from opentelemetry.instrumentation.saq._configured import Configured
     from opentelemetry.instrumentation.saq._hooks import SpanHook
     from opentelemetry.instrumentation.saq._metrics import Instruments
+    from opentelemetry.instrumentation.saq._patching import Args, Kwargs, Method, Wrapper
     from opentelemetry.instrumentation.saq._queues import QueueFacts
-
-    Hook = Callable[[t.Any, t.Any], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
 
@@ -89,40 +88,55 @@ class Consumer:
         # its attempt ended finds nothing and is dropped: it belongs to no later attempt.
         self._in_flight: InFlight = {}
 
-    def wrap_before_process(self, before_process: Hook) -> Hook:
-        async def traced_before_process(worker: t.Any, ctx: t.Any) -> None:
+    def wrap_before_process(self) -> Wrapper:
+        """The wrapper of ``Worker._before_process`` (and of subclasses' overrides)."""
+
+        async def traced_before_process(
+            before_process: Method, worker: t.Any, args: Args, kwargs: Kwargs
+        ) -> None:
             if is_instrumentation_enabled():
-                job = ctx["job"]
-                span = self._start(worker, job)
-                if span is not None and self._process_hook is not None:
-                    await _hooks.call(self._process_hook, "process", span, job)
-            await before_process(worker, ctx)
+                job = (args[0] if args else kwargs["ctx"])["job"]
+                # Set here only when a subclass's override already started this attempt.
+                if _ATTEMPT.get() is None or not _started(job):
+                    span = self._start(worker, job)
+                    if span is not None and self._process_hook is not None:
+                        await _hooks.call(self._process_hook, "process", span, job)
+            await before_process(*args, **kwargs)
 
         return traced_before_process
 
-    def wrap_after_process(self, after_process: Hook) -> Hook:
-        async def traced_after_process(worker: t.Any, ctx: t.Any) -> None:
+    def wrap_after_process(self) -> Wrapper:
+        """The wrapper of ``Worker._after_process`` (and of subclasses' overrides)."""
+
+        async def traced_after_process(
+            after_process: Method, worker: t.Any, args: Args, kwargs: Kwargs
+        ) -> None:
             attempt = _ATTEMPT.get()
             if attempt is None:
-                return await after_process(worker, ctx)
+                await after_process(*args, **kwargs)
+                return
             _ATTEMPT.set(None)
-            self._end(attempt, worker, ctx)
+            self._end(attempt, worker, args[0] if args else kwargs["ctx"])
             try:
-                await after_process(worker, ctx)
+                await after_process(*args, **kwargs)
             finally:
                 context.detach(attempt.token)
 
         return traced_after_process
 
-    def wrap_finish_abort(
-        self, finish_abort: Callable[..., Awaitable[None]]
-    ) -> Callable[..., Awaitable[None]]:
-        async def traced_finish_abort(queue: t.Any, job: Job, *args: t.Any, **kw: t.Any) -> None:
+    def wrap_finish_abort(self) -> Wrapper:
+        """The wrapper of ``Queue.finish_abort`` and of SAQ's queues' own."""
+
+        async def traced_finish_abort(
+            finish_abort: Method, queue: t.Any, args: Args, kwargs: Kwargs
+        ) -> None:
             if _FINISHING_ABORT.get():
                 # Queue's own, reached through super() after a round trip of SAQ's Redis or
                 # HTTP queue: noted once already, when its attempt was surely in flight.
-                return await finish_abort(queue, job, *args, **kw)
+                await finish_abort(*args, **kwargs)
+                return
             try:
+                job: Job = args[0] if args else kwargs["job"]
                 attempt = aborting(self._in_flight, queue, job)
                 if attempt is not None:
                     attempt.abort = job.error or ""
@@ -130,25 +144,29 @@ class Consumer:
                 logger.warning("could not note the abort of a job", exc_info=True)
             token = _FINISHING_ABORT.set(True)
             try:
-                await finish_abort(queue, job, *args, **kw)
+                await finish_abort(*args, **kwargs)
             finally:
                 _FINISHING_ABORT.reset(token)
 
         return traced_finish_abort
 
-    def wrap_retry(self, retry: Callable[..., Awaitable[None]]) -> Callable[..., t.Any]:
-        async def traced_retry(queue: t.Any, job: Job, *args: t.Any, **kwargs: t.Any) -> None:
+    def wrap_retry(self) -> Wrapper:
+        """The wrapper of ``Queue.retry``."""
+
+        async def traced_retry(retry: Method, queue: t.Any, args: Args, kwargs: Kwargs) -> None:
             enabled = is_instrumentation_enabled() or _quiet.only_saq_is_quiet()
+            job: Job = args[0] if args else kwargs["job"]
             if not enabled or not (
                 self._spans.check() or self._meters.check() or _propagation.carries_context(job)
             ):
                 # Nothing here would read when the retry is due: leave the job as it is.
-                return await retry(queue, job, *args, **kwargs)
+                await retry(*args, **kwargs)
+                return
             # Due now, unless SAQ draws a retry delay (see wrap_retry_delay).
             _mark_retry_due(job, 0)
             token = _RETRYING.set(job)
             try:
-                await retry(queue, job, *args, **kwargs)
+                await retry(*args, **kwargs)
             except BaseException as exc:
                 # The job reads queued, but the queue may hold it anything: the attempt
                 # (a worker re-queueing its own job) must not claim a retry.
@@ -161,11 +179,15 @@ class Consumer:
 
         return traced_retry
 
-    def wrap_retry_delay(self, next_retry_delay: Callable[[Job], float]) -> Callable[..., float]:
-        def traced_next_retry_delay(job: Job) -> float:
+    def wrap_retry_delay(self) -> Wrapper:
+        """The wrapper of ``Job.next_retry_delay``."""
+
+        def traced_next_retry_delay(
+            next_retry_delay: Callable[[], float], job: Job, args: Args, kwargs: Kwargs
+        ) -> float:
             # SAQ draws the delay (with random jitter under backoff) just before it writes
             # the re-queued job: the one moment the due time can be known and travel along.
-            delay = next_retry_delay(job)
+            delay = next_retry_delay(*args, **kwargs)
             if _RETRYING.get() is job:
                 _mark_retry_due(job, delay)
             return delay
@@ -301,6 +323,13 @@ def _end_span(span: Span, outcome: Outcome) -> None:
             span.set_attribute(ERROR_TYPE, outcome.error)
             span.set_status(Status(StatusCode.ERROR, outcome.description))
     span.end()
+
+
+def _started(job: Job) -> bool:
+    """Whether this job's attempt has started already: a Worker subclass's override of
+    ``_before_process`` (wrapped too, see _overrides) called Worker's through ``super()``."""
+    attempt = _ATTEMPT.get()
+    return attempt is not None and attempt.id[1:] == (job.key, job.started)
 
 
 def _mark_retry_due(job: Job, delay_seconds: float) -> None:

@@ -9,6 +9,9 @@ providers the instrumentation uses are flushed, in every process.
 ``force_flush`` blocks: it runs in a daemon thread of its own, never on the event loop and
 never holding up the interpreter's exit, and the stop waits for it at most
 ``flush_timeout`` seconds. A flush that fails or runs out of time is logged, never raised.
+A provider that refuses at once (the SDK's tracer provider does once shut down, as the
+app's own shutdown hook may have done before the worker's stop returns) holds nothing left
+to export: that is no warning.
 
 Only the stop call that stopped the worker flushes: ``Worker.stop`` is called more than
 once per shutdown (by whoever stops the worker, then by ``Worker.start`` on its way out),
@@ -34,7 +37,7 @@ import weakref
 from opentelemetry import metrics, trace
 
 if t.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from opentelemetry.instrumentation.saq._patching import Args, Kwargs, Method, Wrapper
 
 logger = logging.getLogger(__name__)
 
@@ -79,12 +82,14 @@ class Flush:
         # Each worker and the ``event`` of the run whose stop has flushed already.
         self._flushed: weakref.WeakKeyDictionary[t.Any, t.Any] = weakref.WeakKeyDictionary()
 
-    def wrap_stop(self, stop: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        async def flushing_stop(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+    def wrap_stop(self) -> Wrapper:
+        """The wrapper of ``Worker.stop``."""
+
+        async def flushing_stop(stop: Method, worker: t.Any, args: Args, kwargs: Kwargs) -> None:
             stopper = self._stops_on_entry(worker)
             cancelled = False
             try:
-                await stop(worker, *args, **kwargs)
+                await stop(*args, **kwargs)
             except asyncio.CancelledError:
                 cancelled = True
                 raise
@@ -183,12 +188,21 @@ def _flush_all(
     """In the flush thread: each provider gets what is left of the one timeout."""
     deadline = time.monotonic() + timeout
     for provider in providers:
-        remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+        started = time.monotonic()
+        remaining_ms = max(0, int((deadline - started) * 1000))
         try:
-            if provider.force_flush(timeout_millis=remaining_ms) is False:
-                logger.warning("%s did not flush in time", type(provider).__name__)
+            flushed = provider.force_flush(timeout_millis=remaining_ms)
         except Exception:
             logger.warning("%s failed to flush", type(provider).__name__, exc_info=True)
+            continue
+        if flushed is not False:
+            continue
+        if (time.monotonic() - started) * 1000 < remaining_ms / 2:
+            # Refused, not late: the SDK's answer once the provider is shut down, which the
+            # app's own shutdown hook may have done already. It has nothing left to export.
+            logger.debug("%s refused to flush: shut down already", type(provider).__name__)
+        else:
+            logger.warning("%s did not flush in time", type(provider).__name__)
     with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
         loop.call_soon_threadsafe(_settle, done)
 

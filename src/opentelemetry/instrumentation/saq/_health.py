@@ -39,11 +39,12 @@ from opentelemetry.instrumentation.saq._attributes import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable
 
     from opentelemetry.metrics import Meter
     from opentelemetry.util.types import AttributeValue
 
+    from opentelemetry.instrumentation.saq._patching import Args, Kwargs, Method, Wrapper
     from opentelemetry.instrumentation.saq._queue_snapshot import Snapshot
 
     Attributes = dict[str, AttributeValue]
@@ -112,12 +113,14 @@ class QueueHealth:
         self._workers: dict[int, _WorkerState] = {}
         self._queues: dict[tuple[t.Any, ...], _QueueState] = {}
 
-    def wrap_worker_info(
-        self, worker_info: Callable[..., Awaitable[t.Any]]
-    ) -> Callable[..., t.Any]:
-        async def traced_worker_info(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+    def wrap_worker_info(self) -> Wrapper:
+        """The wrapper of ``Worker.worker_info``."""
+
+        async def traced_worker_info(
+            worker_info: Method, worker: t.Any, args: Args, kwargs: Kwargs
+        ) -> t.Any:
             try:
-                info = await worker_info(worker, *args, **kwargs)
+                info = await worker_info(*args, **kwargs)
             except Exception:
                 self._write_failed(worker)
                 raise  # SAQ's upkeep logs it and carries on, as without us

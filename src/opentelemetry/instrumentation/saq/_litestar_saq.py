@@ -18,7 +18,7 @@ import importlib.util
 import logging
 import typing as t
 
-from opentelemetry.instrumentation.saq._patching import Patch, patch
+from opentelemetry.instrumentation.saq._patching import Args, Kwargs, Patch, patch
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +55,10 @@ def warn_if_litestar_saq_otel() -> list[Patch]:
     if not callable(instrumentation.__dict__.get("get_tracer")):
         return []
 
-    def wrap_get_tracer(get_tracer: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
-        def get_tracer_and_warn(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            warn_once()
-            return get_tracer(*args, **kwargs)
+    def get_tracer_and_warn(
+        get_tracer: t.Callable[..., t.Any], instance: None, args: Args, kwargs: Kwargs
+    ) -> t.Any:
+        warn_once()
+        return get_tracer(*args, **kwargs)
 
-        return get_tracer_and_warn
-
-    return [patch(instrumentation, "get_tracer", wrap_get_tracer)]
+    return [patch(instrumentation, "get_tracer", get_tracer_and_warn)]

@@ -46,11 +46,12 @@ if t.TYPE_CHECKING:
     from opentelemetry.instrumentation.saq._configured import Configured
     from opentelemetry.instrumentation.saq._hooks import SpanHook
     from opentelemetry.instrumentation.saq._metrics import Instruments
+    from opentelemetry.instrumentation.saq._patching import Args, Kwargs, Method, Wrapper
     from opentelemetry.instrumentation.saq._queues import QueueFacts
     from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 
     Enqueue = Callable[..., Awaitable[Job | None]]
-    BeforeEnqueue = Callable[[Queue, Job], Awaitable[None]]
+    BeforeEnqueue = Callable[..., Awaitable[None]]
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +116,17 @@ class Producer:
         self._arguments = arguments
         self._send_hook = send_hook
 
-    def wrap_enqueue(self, enqueue: Enqueue) -> Enqueue:
-        async def traced_enqueue(queue: Queue, *args: t.Any, **kwargs: t.Any) -> Job | None:
+    def wrap_enqueue(self) -> Wrapper:
+        """The wrapper of ``Queue.enqueue``."""
+
+        async def traced_enqueue(
+            enqueue: Enqueue, queue: Queue, args: Args, kwargs: Kwargs
+        ) -> Job | None:
             if not is_instrumentation_enabled() and not _quiet.only_saq_is_quiet():
-                return await enqueue(queue, *args, **kwargs)
+                return await enqueue(*args, **kwargs)
             send = self._start(queue, args, kwargs)
             if send is None:
-                return await enqueue(queue, *args, **kwargs)
+                return await enqueue(*args, **kwargs)
             token = _SENDING.set(send)
             attached = unquiet = None
             if send.context is not None:
@@ -131,7 +136,7 @@ class Producer:
                     # suppression) is what the user's before-enqueue callbacks run under.
                     unquiet = _quiet.OUTSIDE.set(None)
             try:
-                job = await enqueue(queue, *args, **kwargs)
+                job = await enqueue(*args, **kwargs)
             except BaseException as exc:
                 self._end(send, None, exc)
                 raise
@@ -146,19 +151,26 @@ class Producer:
 
         return traced_enqueue
 
-    def wrap_before_enqueue(self, before_enqueue: BeforeEnqueue) -> BeforeEnqueue:
+    def wrap_before_enqueue(self) -> Wrapper:
+        """The wrapper of ``Queue._before_enqueue``."""
         quiet_outside = _quiet.OUTSIDE.get  # bound once: this runs on every enqueue
 
-        async def traced_before_enqueue(queue: Queue, job: Job) -> None:
+        async def traced_before_enqueue(
+            before_enqueue: BeforeEnqueue, queue: Queue, args: Args, kwargs: Kwargs
+        ) -> None:
             if quiet_outside() is not None:
                 # An enqueue of SAQ's quiet machinery (a cron tick): not for the user's code.
                 with _quiet.lifted():
-                    return await traced_before_enqueue(queue, job)
+                    return await traced_before_enqueue(before_enqueue, queue, args, kwargs)
             # The user's hooks first: one of them may replace job.meta.
-            await before_enqueue(queue, job)
+            await before_enqueue(*args, **kwargs)
             send = _SENDING.get()
             if send is None or send.job is not None:
                 return  # not ours, or already seen (the hook runs once per enqueue)
+            try:
+                job: Job = args[0]
+            except IndexError:  # called as _before_enqueue(job=...), which just worked
+                job = kwargs["job"]
             send.job = job
             span = send.span
             if span is not None and span.is_recording():
@@ -176,46 +188,54 @@ class Producer:
 
         return traced_before_enqueue
 
-    def wrap_schedule(self, schedule: Callable[..., Awaitable[t.Any]]) -> Callable[..., t.Any]:
-        async def traced_schedule(worker: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+    def wrap_schedule(self) -> Wrapper:
+        """The wrapper of ``Worker.schedule``."""
+
+        async def traced_schedule(
+            schedule: Method, worker: t.Any, args: Args, kwargs: Kwargs
+        ) -> t.Any:
             token = _CRON_TICK.set(True)
             try:
-                return await schedule(worker, *args, **kwargs)
+                return await schedule(*args, **kwargs)
             finally:
                 _CRON_TICK.reset(token)
 
         return traced_schedule
 
-    def wrap_map(self, map_: Callable[..., Awaitable[t.Any]]) -> Callable[..., t.Any]:
-        async def traced_map(queue: Queue, *args: t.Any, **kwargs: t.Any) -> t.Any:
+    def wrap_map(self) -> Wrapper:
+        """The wrapper of ``Queue.map``."""
+
+        async def traced_map(map_: Method, queue: Queue, args: Args, kwargs: Kwargs) -> t.Any:
             # map() enqueues in tasks of their own, whose stacks no longer hold the
             # user's frame: remember where the user called it before the fan-out.
             if not (self._record_caller or _capture.listener() is not None):
-                return await map_(queue, *args, **kwargs)
+                return await map_(*args, **kwargs)
             mapping = _capture.start_map()
             try:
                 token = _capture.remember_caller(_capture.caller_location())
             except Exception:
                 logger.warning("could not tell where map() was called", exc_info=True)
                 try:
-                    return await map_(queue, *args, **kwargs)
+                    return await map_(*args, **kwargs)
                 finally:
                     _capture.end_map(mapping)
             try:
-                return await map_(queue, *args, **kwargs)
+                return await map_(*args, **kwargs)
             finally:
                 _capture.forget_caller(token)
                 _capture.end_map(mapping)
 
         return traced_map
 
-    def wrap_proxy_process(
-        self, process: Callable[..., Awaitable[t.Any]]
-    ) -> Callable[..., Awaitable[t.Any]]:
-        async def traced_process(proxy: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+    def wrap_proxy_process(self) -> Wrapper:
+        """The wrapper of ``HttpProxy.process``."""
+
+        async def traced_process(
+            process: Method, proxy: t.Any, args: Args, kwargs: Kwargs
+        ) -> t.Any:
             token = _PROXYING.set(True)
             try:
-                return await process(proxy, *args, **kwargs)
+                return await process(*args, **kwargs)
             finally:
                 _PROXYING.reset(token)
 

@@ -12,7 +12,8 @@ the standard suppression key of ``opentelemetry-instrumentation`` instead, and o
 - The quiet context remembers the context it was made from; where the user's code starts
   inside SAQ's machinery, that context is attached again ("lifted"): at the top of
   ``_before_process`` until the end of ``_after_process`` (the user's hooks and the job's
-  task, created in between, inherit it), and by the producer around ``_before_enqueue``
+  task, created in between, inherit it; a Worker subclass's overrides of the two are
+  wrapped as well, see _overrides), and by the producer around ``_before_enqueue``
   (the user's before-enqueue callbacks, e.g. of a cron enqueue). Our lift comes before
   the consumer's attach and ends after its detach, so every context nests.
 - Our own wrappers still see a quiet context as instrumentable (:func:`only_saq_is_quiet`):
@@ -26,27 +27,51 @@ quiets those too; ``enable_internal_instrumentation=True`` installs none of this
 from __future__ import annotations
 
 import contextlib
+import logging
 import typing as t
 from contextvars import ContextVar
 
 from opentelemetry import context
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from opentelemetry.instrumentation.saq._patching import Patch, patch, queue_classes_defining
 
 if t.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Iterator
     from contextvars import Token
 
-    Method = Callable[..., Awaitable[t.Any]]
+    from opentelemetry.instrumentation.saq._patching import Args, Kwargs, Method
+
+logger = logging.getLogger(__name__)
 
 # Set while SAQ's machinery runs quiet: the context it was quieted from, to lift it again.
 # A ContextVar of its own, set and reset with each attach and detach of the quiet
 # context: reading it is the cheapest check on the per-job path.
 OUTSIDE: ContextVar[Context | None] = ContextVar("saq_quiet_outside", default=None)
-# The suppression key instrumentations also read under its old plain name.
-_SUPPRESS_PLAIN = "suppress_instrumentation"
-_SUPPRESS_KEY = _SUPPRESS_INSTRUMENTATION_KEY
+
+
+def _suppression() -> dict[str, object]:
+    """The values ``suppress_instrumentation()`` sets in the context, learnt from it.
+
+    Its keys are private names of the API (one, and its old plain name that some
+    instrumentations read alone): the public context manager tells them, and a quiet
+    context carries the same values without a context manager's cost per job.
+    """
+    try:
+        token = context.attach(Context())
+        try:
+            with suppress_instrumentation():
+                return dict(context.get_current())
+        finally:
+            context.detach(token)
+    except Exception:  # a future API: quiet workers are off (see available())
+        return {}
+
+
+# What suppress_instrumentation() sets, and its keys: any of them set means suppressed.
+_SUPPRESSED = _suppression()
+_SUPPRESSION_KEYS = tuple(_SUPPRESSED)
 
 
 class _Lift(t.NamedTuple):
@@ -86,6 +111,17 @@ def _unlift(lift: _Lift) -> None:
     context.detach(lift.token)
 
 
+def available() -> bool:
+    """Whether SAQ's machinery can be quieted; logs once (per instrument()) when not."""
+    if not _SUPPRESSED:
+        logger.warning(
+            "suppress_instrumentation() sets nothing this instrumentation can read: SAQ's "
+            "own Redis, Postgres and HTTP calls are traced, as with "
+            "enable_internal_instrumentation=True"
+        )
+    return bool(_SUPPRESSED)
+
+
 class Quiet:
     """The patches that keep SAQ's machinery quiet; see the module's docs."""
 
@@ -120,50 +156,43 @@ class Quiet:
         return patches
 
 
-def _quiet(method: Method) -> Method:
+async def _quiet(method: Method, instance: t.Any, args: Args, kwargs: Kwargs) -> t.Any:
     # Plain code, no context manager: Worker.process runs once per job.
-    async def quiet(*args: t.Any, **kwargs: t.Any) -> t.Any:
-        outside = context.get_current()
-        if outside.get(_SUPPRESS_INSTRUMENTATION_KEY) or outside.get(_SUPPRESS_PLAIN):
-            # Suppressed already (by the user, or quiet already): the user's suppression
-            # stays theirs, and nothing of ours lifts it.
-            return await method(*args, **kwargs)
-        # Both keys, as suppress_instrumentation() sets them: some instrumentations read
-        # only the plain one.
-        quiet_context = Context(
-            {**outside, _SUPPRESS_INSTRUMENTATION_KEY: True, _SUPPRESS_PLAIN: True}
-        )
-        token = context.attach(quiet_context)
-        outside_token = OUTSIDE.set(outside)
-        try:
-            return await method(*args, **kwargs)
-        finally:
-            OUTSIDE.reset(outside_token)
-            context.detach(token)
-
-    return quiet
+    outside = context.get_current()
+    if any(map(outside.get, _SUPPRESSION_KEYS)):
+        # Suppressed already (by the user, or quiet already): the user's suppression
+        # stays theirs, and nothing of ours lifts it.
+        return await method(*args, **kwargs)
+    # Every key, as suppress_instrumentation() sets them: some instrumentations read
+    # only the plain one.
+    quiet_context = Context({**outside, **_SUPPRESSED})
+    token = context.attach(quiet_context)
+    outside_token = OUTSIDE.set(outside)
+    try:
+        return await method(*args, **kwargs)
+    finally:
+        OUTSIDE.reset(outside_token)
+        context.detach(token)
 
 
-def _lifted_before_process(before_process: Method) -> Method:
-    async def lifted_before_process(worker: t.Any, ctx: t.Any) -> None:
-        if OUTSIDE.get() is not None:
-            # Kept until _after_process: the job's task is created after this returns.
-            _LIFTED.set(_lift())
-        await before_process(worker, ctx)
+async def _lifted_before_process(
+    before_process: Method, worker: t.Any, args: Args, kwargs: Kwargs
+) -> None:
+    if OUTSIDE.get() is not None:
+        # Kept until _after_process: the job's task is created after this returns.
+        _LIFTED.set(_lift())
+    await before_process(*args, **kwargs)
 
-    return lifted_before_process
 
-
-def _lifted_after_process(after_process: Method) -> Method:
-    async def lifted_after_process(worker: t.Any, ctx: t.Any) -> None:
-        lift = _LIFTED.get()
-        if lift is None:
-            await after_process(worker, ctx)
-            return
-        _LIFTED.set(None)
-        try:
-            await after_process(worker, ctx)
-        finally:
-            _unlift(lift)
-
-    return lifted_after_process
+async def _lifted_after_process(
+    after_process: Method, worker: t.Any, args: Args, kwargs: Kwargs
+) -> None:
+    lift = _LIFTED.get()
+    if lift is None:
+        await after_process(*args, **kwargs)
+        return
+    _LIFTED.set(None)
+    try:
+        await after_process(*args, **kwargs)
+    finally:
+        _unlift(lift)
