@@ -48,7 +48,7 @@ def readme_recipe(base: str) -> tuple[dict[str, str], list[str]]:
 
 
 @contextlib.contextmanager
-def recipe_worker(redis_url: str, queue: str, base: str) -> Iterator[None]:
+def recipe_worker(redis_url: str, queue: str, base: str, **env: str) -> Iterator[None]:
     recipe, command = readme_recipe(base)
     assert command == ["opentelemetry-instrument", "saq", "myapp.worker.settings"]
     environment = {
@@ -59,6 +59,7 @@ def recipe_worker(redis_url: str, queue: str, base: str) -> Iterator[None]:
         # Export soon after each job, for a short test (the SDK's defaults are 5 s and 1 s).
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "OTEL_BLRP_SCHEDULE_DELAY": "100",
+        **env,
     }
     # The README's command, with this venv's scripts and the tests' settings module.
     proc = subprocess.Popen(

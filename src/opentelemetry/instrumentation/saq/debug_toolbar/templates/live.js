@@ -1,8 +1,9 @@
 /* The trace page, live and readable (inlined by trace.html; no markup is built here).
    - Follows: while the server says the trace is live, asks its status endpoint once a
      second and redraws the header and the waterfall when the version differs; stops
-     when the status says it is final or the watch window is over (polling, not a push
-     channel, as the panel's spec asks).
+     when the status says it is final (no job, span or log line expected) or the watch
+     window is over, drawing itself once more to say which (polling, not a push channel,
+     as the panel's spec asks).
    - Says how fresh it is ("updated 2 s ago") and counts down due times.
    - Keeps axis labels from overprinting: of two that would touch at this width, the
      lower-ranked one (see trace_layout.ticks) is hidden.
@@ -127,18 +128,16 @@
         }
         checkedAt = Date.now() - 1000 * (status.checked_ago_s || 0);
         var changed = status.version.page !== body.dataset.saqVersion;
-        var next = changed
+        // Drawn once more when it stops, so that its last words are the server's ("final
+        // as shown", or why it is no longer followed), not a guess made here.
+        var stopping = !status.live && body.dataset.saqLive === "1";
+        var next = changed || stopping
           ? fetch(location.href, { cache: "no-store" }).then(function (r) { return r.text(); })
             .then(swap)
           : Promise.resolve();
         return next.then(function () {
-          live = status.live;
-          var fresh = document.querySelector("[data-saq-fresh]");
-          // A page drawn as final says why itself; one drawn live has outlived its window.
-          if (!live && fresh && body.dataset.saqLive === "1") {
-            fresh.classList.remove("live");
-            fresh.textContent = "no longer followed (the watch window is over): reload to look again";
-          }
+          // The page as drawn decides: it may have become live again since the status.
+          live = status.live || (stopping && body.dataset.saqLive === "1");
           return (status.poll_seconds || 1) * 1000;
         });
       })
