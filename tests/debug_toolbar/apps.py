@@ -101,6 +101,13 @@ def litestar_app(
         await queue.enqueue("slow", seconds=seconds)
         return "<html><body><h1>slow page</h1></body></html>"
 
+    @get("/later-page", media_type=MediaType.HTML)
+    async def later_page(seconds: int = 3600) -> str:
+        await queue.enqueue(
+            "send_email", to="later@example.com", scheduled=int(time.time()) + seconds
+        )
+        return "<html><body><h1>later page</h1></body></html>"
+
     @get("/slow")
     async def slow_job(seconds: float = 0.3) -> dict[str, bool]:
         await queue.enqueue("slow", seconds=seconds)
@@ -135,7 +142,7 @@ def litestar_app(
     if trace_pages:
         plugins.append(SAQTracePlugin())
     return Litestar(
-        [signup, page, slow_page, slow_job, tagged, retry, fan_out],
+        [signup, page, slow_page, later_page, slow_job, tagged, retry, fan_out],
         plugins=plugins,
         on_startup=[startup],
         on_shutdown=[shutdown],

@@ -29,13 +29,20 @@ LEGEND = (
 
 def render_list(traces: list[dict[str, t.Any]], store: dict[str, int] | None = None) -> str:
     """Recent traces with SAQ jobs, newest first, and what the TraceStore evicted."""
+    now = time.time()
     return render(
         "trace_list.html",
         title="SAQ traces",
         prefix=PAGE_PREFIX,
         store=store or {},
+        now=now,
         traces=[
-            {**trace, "title": _request_title(trace), "clock": _clock(trace["started_at"])}
+            {
+                **trace,
+                "title": _request_title(trace),
+                "clock": _clock(trace["started_at"]),
+                "due": due(trace["due_at"], now) if trace.get("due_at") else None,
+            }
             for trace in traces
         ],
     )
