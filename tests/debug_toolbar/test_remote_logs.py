@@ -111,7 +111,7 @@ def test_a_remote_jobs_logs_and_traceback_appear_under_the_right_attempt(redis_u
             first = page.locator('li.row[data-kind="process"][data-attempt="1"]')
             first.locator(".label").click()
             first.locator(".detail").wait_for(state="visible")
-            stacktrace = first.locator(".detail pre.stacktrace").inner_text()
+            stacktrace = first.locator(".detail .stacktrace").inner_text()
             logs = first.locator(".detail .log").all_inner_texts()
 
     assert_attempts_story(view)

@@ -12,7 +12,7 @@ import time
 import typing as t
 
 from opentelemetry.instrumentation.saq._status import QUEUED
-from opentelemetry.instrumentation.saq.debug_toolbar.pages import trace_layout
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import trace_layout, tracebacks
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import due, render
 
@@ -109,6 +109,14 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
                 "awaiting_spans": bool(row.get("awaiting_spans")),
                 "title": _bar_title(row, hint or row.get("hint")),
                 "key": _row_key(row, seen),
+                "events": [
+                    {**event, "traceback": tracebacks.parse(event.get("stacktrace"))}
+                    for event in row.get("events") or ()
+                ],
+                "logs": [
+                    {**line, "traceback": tracebacks.parse(line.get("exception"))}
+                    for line in row.get("logs") or ()
+                ],
             }
         )
     return {
