@@ -16,6 +16,8 @@ from opentelemetry.instrumentation.saq.debug_toolbar.pages import trace_layout, 
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import due, render
 
+PREVIEW_CHARS = 300
+PREVIEW_LINES = 3
 LEGEND = (
     ("request", "request"),
     ("request-span", "span in the request"),
@@ -114,7 +116,11 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
                     for event in row.get("events") or ()
                 ],
                 "logs": [
-                    {**line, "traceback": tracebacks.parse(line.get("exception"))}
+                    {
+                        **line,
+                        "traceback": tracebacks.parse(line.get("exception")),
+                        "preview": _preview(str(line.get("message") or "")),
+                    }
                     for line in row.get("logs") or ()
                 ],
             }
@@ -136,6 +142,15 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
         "ticks": trace_layout.ticks(axis),
         "gaps": trace_layout.gaps(axis),
     }
+
+
+def _preview(message: str) -> str | None:
+    """The start of a long log message, shown until a click asks for all of it (a 4,000
+    character message is a wall in the attempt's pane); None for a short one."""
+    lines = message.split("\n")
+    if len(message) <= PREVIEW_CHARS and len(lines) <= PREVIEW_LINES:
+        return None
+    return "\n".join(lines[:PREVIEW_LINES])[:PREVIEW_CHARS].rstrip() + "…"
 
 
 def _bar_title(row: t.Mapping[str, t.Any], hint: str | None) -> str:

@@ -285,6 +285,9 @@ def _pending_row(
         shown,
     )
     row["pending"] = not final
+    # The attempt the row stands for: the one the queue says ran, else the one it waits for.
+    attempts = int((entry or {}).get("attempts") or 0)
+    row["attempt"] = attempts if ran and status != _status.QUEUED else attempts + 1
     if due and not ran:
         # Waiting for its time is not queue wait: the axis may compress it.
         row["due_at"], row["compressible"] = scheduled, True

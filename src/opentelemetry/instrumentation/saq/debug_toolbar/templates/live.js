@@ -7,6 +7,9 @@
    - Says how fresh it is ("updated 2 s ago") and counts down due times.
    - Keeps axis labels from overprinting: of two that would touch at this width, the
      lower-ranked one (see trace_layout.ticks) is hidden.
+   - Lays each row's label out in the room it has: a label longer than its column runs on
+     into the track up to its bar (which sits further right), and is cut with "…" only
+     where the bar leaves no room.
    - A click on a row opens its detail pane and shows its label's whole text (a label cut
      with "…"); another click closes both: one state per row, kept in sessionStorage by
      the row's data-row-key, so open panes stay open across reloads and live redraws
@@ -65,6 +68,27 @@
     });
   }
 
+  function fitLabels() {
+    var labels = Array.prototype.slice.call(document.querySelectorAll("li.row > .label"));
+    labels.forEach(function (label) { label.style.marginRight = ""; });
+    // All measured first, then all widened: one layout, not one per row.
+    var widths = labels.map(function (label) {
+      var bar = label.parentNode.querySelector(".bar");
+      if (!bar || label.classList.contains("open")) return 0; // an open label wraps whole
+      var missing = label.scrollWidth - label.clientWidth;
+      var room = bar.getBoundingClientRect().left - label.getBoundingClientRect().right - 8;
+      return missing > 0 && room > 0 ? Math.min(missing + 1, room) : 0;
+    });
+    labels.forEach(function (label, index) {
+      if (widths[index]) label.style.marginRight = -widths[index] + "px";
+    });
+  }
+
+  function layOut() {
+    fitLabels();
+    declutter();
+  }
+
   var openKey = "saq-open:" + location.pathname;
 
   function openRows() {
@@ -88,6 +112,7 @@
   function toggle(row) {
     var key = row.dataset.rowKey, open = !row.classList.contains("open");
     show(row, open);
+    fitLabels();
     var keys = openRows().filter(function (k) { return k !== key; });
     if (open) keys.push(key);
     try { sessionStorage.setItem(openKey, JSON.stringify(keys)); } catch (e) { /* private mode */ }
@@ -105,7 +130,7 @@
     restorePanes();
     serverNow = parseFloat(body.dataset.saqNow || "0");
     loadedAt = Date.now();
-    declutter();
+    layOut();
   }
 
   function poll() {
@@ -153,9 +178,9 @@
     if (row && !event.target.closest(".detail")) toggle(row);
   });
   restorePanes();
-  window.addEventListener("resize", declutter);
-  window.addEventListener("load", declutter);
-  declutter();
+  window.addEventListener("resize", layOut);
+  window.addEventListener("load", layOut);
+  layOut();
   setInterval(showFreshness, 1000);
   if (live && statusUrl) setTimeout(poll, 1000);
 })();
