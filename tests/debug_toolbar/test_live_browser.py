@@ -87,6 +87,27 @@ def test_the_docked_panel_counts_a_due_time_down(redis_url: str) -> None:
     assert later.split(", at ")[1] == at_first.split(", at ")[1]  # the same moment
 
 
+def test_the_toolbars_request_page_counts_a_due_time_down(redis_url: str) -> None:
+    queue = RedisQueue.from_url(redis_url, name=f"due-page-{uuid.uuid4().hex[:8]}")
+    due = "#panel-SAQPanel [data-saq-panel] .saq-due"
+    with (
+        serving(litestar_app(queue, worker=False)) as base,
+        httpx.Client(base_url=base) as client,
+        browser_page() as page,
+    ):
+        client.get("/later-page", params={"seconds": 1800})
+        page.goto(f"{base}/_debug_toolbar/{request_id(client, '/later-page')}")
+        at_first = page.inner_text(due)
+        page.wait_for_function(
+            "([selector, first]) => document.querySelector(selector).textContent !== first",
+            arg=[due, at_first],
+            timeout=10_000,
+        )
+        later = page.inner_text(due)
+
+    assert seconds_ahead(later) < seconds_ahead(at_first), (at_first, later)
+
+
 def test_the_trace_list_says_when_a_queued_job_is_due(redis_url: str) -> None:
     queue = RedisQueue.from_url(redis_url, name=f"due-list-{uuid.uuid4().hex[:8]}")
     with (
