@@ -20,7 +20,7 @@ from tests.browser import browser_page, serving
 from tests.debug_toolbar.test_job_logs import attempt_rows, contacts_app, finished
 from tests.debug_toolbar.test_remote_logs import recipe_worker
 from tests.debug_toolbar.test_trace_pages import wait_for_trace
-from tests.debug_toolbar.toolbar_api import request_id, wait_for_panel
+from tests.debug_toolbar.toolbar_api import wait_for_panel
 
 pytestmark = [pytest.mark.usefixtures("instrument"), pytest.mark.slow]
 
@@ -41,9 +41,10 @@ def spans_before_lines(client: httpx.Client) -> str:
     tried: set[str] = set()
     for _ in range(4):
         client.get("/import")
-        rid = request_id(client, "/import")
-        if rid in tried:
-            continue
+        requests = client.get("/_debug_toolbar/api/requests").json()
+        (rid,) = {
+            r["request_id"] for r in requests if r["metadata"].get("path") == "/import"
+        } - tried
         tried.add(rid)
         stats = wait_for_panel(client, rid, finished, timeout=30)
         view = wait_for_trace(client, stats["trace_id"], lambda v: len(attempt_rows(v)) == 2)
