@@ -30,16 +30,18 @@ def send_line(base: str, service: str, trace_id: str, span_id: str, message: str
     through the SDK's LoggingHandler and OTLPLogExporter."""
     provider = LoggerProvider(resource=Resource.create({"service.name": service}))
     provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(f"{base}{LOGS}")))
-    logger = logging.getLogger(f"tests.senders.{uuid.uuid4().hex[:6]}")
     handler = LoggingHandler(logger_provider=provider)
-    logger.addHandler(handler)
-    logger.propagate = False  # not to this process's own capture
+    name = "tests.senders"
     span = SpanContext(int(trace_id, 16), int(span_id, 16), True, TraceFlags(1))
     try:
         with trace.use_span(NonRecordingSpan(span)):
-            logger.warning(message)
+            # Straight to the SDK's handler, not through logging's dispatch, where this
+            # process's own capture (the app's part) would keep the line too.
+            record = logging.getLogger(name).makeRecord(
+                name, logging.WARNING, __file__, 1, message, (), None
+            )
+            handler.handle(record)
     finally:
-        logger.removeHandler(handler)
         provider.shutdown()
 
 
