@@ -25,17 +25,15 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from opentelemetry.instrumentation.saq import _configured, _health, _quiet
+from opentelemetry.instrumentation.saq import _configured, _health, _hooks, _propagation, _quiet
 from opentelemetry.instrumentation.saq._attributes import SCHEMA_URL
 from opentelemetry.instrumentation.saq._consumer import Consumer
 from opentelemetry.instrumentation.saq._flush import Flush, flush_timeout
-from opentelemetry.instrumentation.saq._hooks import SpanHook
 from opentelemetry.instrumentation.saq._litestar_saq import warn_if_litestar_saq_otel
 from opentelemetry.instrumentation.saq._metrics import Instruments
 from opentelemetry.instrumentation.saq._overrides import Overrides
 from opentelemetry.instrumentation.saq._patching import patch, queue_classes_defining, restore
 from opentelemetry.instrumentation.saq._producer import Producer
-from opentelemetry.instrumentation.saq._propagation import META_KEY
 from opentelemetry.instrumentation.saq._quiet import Quiet
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.package import _instruments
@@ -50,6 +48,25 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["META_KEY", "InstrumentOptions", "SAQInstrumentor", "SpanHook", "__version__"]
 
+# Defined where they are used, documented here where they are public (Sphinx reads an
+# assignment's docstring only in the module it documents).
+META_KEY = _propagation.META_KEY
+"""The key of ``job.meta`` that holds the trace context, ``job.meta["opentelemetry"]``.
+
+A flat dict of strings, written just before SAQ saves the job. Your own ``meta`` keys
+are kept; the dict is copied, never written into."""
+
+SpanHook: t.TypeAlias = _hooks.SpanHook
+"""The type of ``send_hook`` and ``process_hook``, ``hook(span, job)``.
+
+A plain function, or a coroutine function, awaited before the enqueue or the attempt
+goes on.
+
+It is called only for spans that record, with the span and SAQ's ``Job``; what it returns
+is ignored. A hook that raises is logged as a warning and never breaks the enqueue or the
+job; its exception never reaches the code that enqueued or the job function.
+"""
+
 
 class InstrumentOptions(t.TypedDict, total=False):
     """The keyword arguments of ``SAQInstrumentor().instrument()``, all optional.
@@ -58,12 +75,12 @@ class InstrumentOptions(t.TypedDict, total=False):
     """
 
     tracer_provider: trace.TracerProvider
-    """Where spans go; default: the global tracer provider. The API's proxy provider (what
+    """Where spans go, by default the global tracer provider. The API's proxy provider (what
     ``trace.get_tracer_provider()`` returns before the SDK is set) follows the global
     provider once it is set."""
 
     meter_provider: metrics.MeterProvider
-    """Where metrics go; default: the global meter provider. With none configured, no
+    """Where metrics go, by default the global meter provider. With none configured, no
     metric work is done at all."""
 
     use_links: bool
@@ -76,13 +93,14 @@ class InstrumentOptions(t.TypedDict, total=False):
     toolbar panel records them for the requests it watches regardless)."""
 
     record_arguments: bool
-    """When True, send spans carry ``saq.job.kwargs``: the job's arguments as JSON, with
+    """When True, send spans carry ``saq.job.kwargs``, the job's arguments as JSON, with
     secret-looking keys redacted and long values cut (``ArgumentPolicy()``). Default False:
     arguments can hold secrets, and are never read unless you opt in."""
 
     argument_policy: ArgumentPolicy
-    """How ``saq.job.kwargs`` is rendered: the words that mark a key as secret, the length
-    limits. Giving one implies ``record_arguments=True``. Default: none (nothing recorded)."""
+    """How ``saq.job.kwargs`` is rendered, with the words that mark a key as secret and the
+    length limits. Giving one implies ``record_arguments=True``. Default none: nothing is
+    recorded."""
 
     send_hook: SpanHook
     """``hook(span, job)``, called for every recording send span once the job exists, before
@@ -112,8 +130,8 @@ class InstrumentOptions(t.TypedDict, total=False):
     they buffer; 0 turns the flush off. Default 5. A bad value is logged and 5 used."""
 
     skip_dep_check: bool
-    """``BaseInstrumentor``'s own: when True, instrument whatever SAQ version is installed,
-    without checking it against the supported range. Default False."""
+    """An option of ``BaseInstrumentor``'s own. When True, instrument whatever SAQ version is
+    installed, without checking it against the supported range. Default False."""
 
 
 class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -155,7 +173,7 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     @property
     def tracer_provider(self) -> trace.TracerProvider:
-        """The provider SAQ spans go to: the one given to instrument(), or the global one."""
+        """The provider SAQ spans go to, the one given to instrument() or the global one."""
         provider: trace.TracerProvider | None = getattr(self, "_tracer_provider", None)
         return provider if provider is not None else trace.get_tracer_provider()
 

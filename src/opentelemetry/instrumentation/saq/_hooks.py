@@ -13,14 +13,8 @@ if t.TYPE_CHECKING:
 else:
     Job = t.Any  # SAQ may not be installed where this is imported; hints still resolve
 
+# Public as opentelemetry.instrumentation.saq.SpanHook, documented there.
 SpanHook = t.Callable[[Span, Job], t.Awaitable[None] | None]
-"""The type of ``send_hook`` and ``process_hook``: ``hook(span, job)``, a plain function or a
-coroutine function (awaited before the enqueue or the attempt goes on).
-
-It is called only for spans that record, with the span and SAQ's ``Job``; what it returns
-is ignored. A hook that raises is logged as a warning and never breaks the enqueue or the
-job; its exception never reaches the code that enqueued or the job function.
-"""
 
 logger = logging.getLogger(__name__)
 

@@ -92,11 +92,11 @@ class TraceStore(SpanProcessor):
         self._lock = threading.Lock()
         self._warned = False
         self.estimated_bytes = 0
-        """The memory the kept spans hold, in bytes: each span (see ``estimated_bytes``),
-        and each resource and scope they point to, once."""
+        """The memory the kept spans hold, in bytes, counting each span (see
+        ``estimated_bytes``) and each resource and scope they point to, once."""
         self.dropped_spans = 0
-        """Spans not kept: their trace was full (by count or by memory), or one span alone
-        was larger than ``max_bytes``."""
+        """Spans not kept, because their trace was full (by count or by memory), or one
+        span alone was larger than ``max_bytes``."""
         self.evicted_traces = 0
         """Traces dropped, oldest first, to make room for new ones."""
         self.evicted_spans = 0

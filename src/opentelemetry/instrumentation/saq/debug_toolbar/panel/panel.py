@@ -114,7 +114,7 @@ class SAQPanel(Panel):
     show_arguments: t.ClassVar[bool] = True
     """Show job arguments (redacted and truncated by ``argument_policy``)."""
     argument_policy: t.ClassVar[ArgumentPolicy] = ArgumentPolicy()
-    """How the arguments are shown: secret-looking keys redacted, long values cut."""
+    """How the arguments are shown, secret-looking keys redacted and long values cut."""
     lookup_timeout: t.ClassVar[float] = 0.25
     """Seconds to wait for a queue when reading the state of jobs run elsewhere."""
     watch_seconds: t.ClassVar[float] = 300.0
