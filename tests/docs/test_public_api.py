@@ -82,9 +82,9 @@ def _assignment_doc(module: types.ModuleType, name: str, seen: int = 0) -> str |
                 comments.append(lines[line].lstrip()[2:])
                 line -= 1
             return "\n".join(reversed(comments)) or None
-        imported = isinstance(node, ast.ImportFrom) and node.module and seen < 5
-        if imported and any((alias.asname or alias.name) == name for alias in node.names):
-            assert isinstance(node, ast.ImportFrom) and node.module
+        if not (isinstance(node, ast.ImportFrom) and node.module and seen < 5):
+            continue
+        if any((alias.asname or alias.name) == name for alias in node.names):
             return _assignment_doc(importlib.import_module(node.module), name, seen + 1)
     return None
 
