@@ -5,7 +5,9 @@ starts with an underscore. Each must have a docstring (data: a string right afte
 assignment, or ``#:`` comments right before it, as Sphinx reads them), each public method
 of a public class too, and each must be on the API reference page. Each key of
 ``InstrumentOptions`` (the keyword options of ``SAQInstrumentor().instrument()``) must have
-its own docstring and its own entry on the options page.
+its own docstring and its own entry on the options page. Every attribute key of the
+vocabulary module (``_attributes``) is on the spans or metrics reference page, and every
+instrument the instrumentation creates has a row on the metrics page.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import inspect
 import pkgutil
 import re
 import types
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -159,3 +162,54 @@ def test_every_option_of_instrument_is_on_the_options_page(option: str) -> None:
     section = page[heading.end() :].split("\n#", 1)[0]
     assert re.search(r"^Type: ", section, re.MULTILINE), f"`{option}`: no type"
     assert re.search(r"^Default: ", section, re.MULTILINE), f"`{option}`: no default"
+
+
+def attribute_keys() -> list[str]:
+    """Every attribute key of the vocabulary module: its string constants that are keys."""
+    from opentelemetry.instrumentation.saq import _attributes
+
+    values = {getattr(_attributes, name) for name in _attributes.__all__}
+    return sorted(
+        value
+        for value in values
+        if isinstance(value, str) and "." in value and not value.startswith("https://")
+    )
+
+
+@pytest.mark.parametrize("key", attribute_keys())
+def test_every_attribute_key_is_on_the_reference(key: str) -> None:
+    pages = [ROOT / "docs" / "reference" / name for name in ("spans.md", "metrics.md")]
+    assert any(f"`{key}`" in page.read_text(encoding="utf-8") for page in pages), key
+
+
+def instrument_names() -> list[str]:
+    """The name of every instrument the instrumentation creates, gauges included."""
+    from opentelemetry.metrics import NoOpMeter
+
+    from opentelemetry.instrumentation.saq import _health_gauges, _metrics
+
+    created: list[str] = []
+
+    class Recording(NoOpMeter):
+        def create_counter(self, name: str, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            created.append(name)
+            return super().create_counter(name, *args, **kwargs)
+
+        def create_histogram(self, name: str, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            created.append(name)
+            return super().create_histogram(name, *args, **kwargs)
+
+        def create_observable_gauge(self, name: str, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            created.append(name)
+            return super().create_observable_gauge(name, *args, **kwargs)
+
+    meter = Recording("test")
+    _metrics.Instruments(meter)
+    _health_gauges.register(meter, lambda: None)
+    return created
+
+
+@pytest.mark.parametrize("name", instrument_names())
+def test_every_instrument_is_on_the_metrics_page(name: str) -> None:
+    page = (ROOT / "docs" / "reference" / "metrics.md").read_text(encoding="utf-8")
+    assert f"| `{name}` |" in page, f"{name} has no row on metrics.md"
