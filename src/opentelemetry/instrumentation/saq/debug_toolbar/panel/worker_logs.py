@@ -31,7 +31,7 @@ from collections import deque
 from opentelemetry.instrumentation.saq import _queues
 from opentelemetry.instrumentation.saq.debug_toolbar.panel import job_logs
 
-__all__ = ["WorkerLine", "WorkerLogStore", "keep_outside", "redact", "worker_log_store"]
+__all__ = ["DEFAULT_MAX_BYTES", "WorkerLine", "WorkerLogStore", "worker_log_store"]
 
 _LINE_BYTES = 200  # the line's object and its slot in the ring (see job_logs.line_bytes)
 _FIELDS = ("source", "queue", "time_ns", "level", "logger", "message", "exception")
@@ -53,6 +53,7 @@ class WorkerLine:
     exception: str | None = None
 
     def as_dict(self) -> dict[str, t.Any]:
+        """The line as the workers page's JSON API sends it."""
         return {
             "source": self.source,
             "queue": self.queue,
@@ -70,6 +71,7 @@ def line_bytes(line: WorkerLine) -> int:
 
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+"""The default bound on the memory the kept lines hold, in bytes."""
 
 
 class WorkerLogStore:
@@ -84,6 +86,8 @@ class WorkerLogStore:
         self._lock = threading.Lock()
 
     def add(self, line: WorkerLine) -> bool:
+        """Keep ``line``, dropping the oldest lines to stay within ``max_bytes``; says
+        whether it was kept (a line larger than the bound alone is not)."""
         size = line_bytes(line)
         with self._lock:
             if size > self.max_bytes:
@@ -105,6 +109,7 @@ class WorkerLogStore:
         return found
 
     def clear(self) -> None:
+        """Forget every line."""
         with self._lock:
             self._lines.clear()
             self.held_bytes = 0
@@ -114,6 +119,7 @@ _store = WorkerLogStore()
 
 
 def worker_log_store() -> WorkerLogStore:
+    """The process's one WorkerLogStore, which the workers page reads."""
     return _store
 
 

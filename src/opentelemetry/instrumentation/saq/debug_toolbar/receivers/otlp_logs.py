@@ -26,6 +26,7 @@ from opentelemetry.semconv.attributes.exception_attributes import (
     EXCEPTION_STACKTRACE,
     EXCEPTION_TYPE,
 )
+from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
 from opentelemetry.instrumentation.saq.debug_toolbar.panel import job_logs, worker_logs
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp, otlp_limits, receiver
@@ -35,6 +36,7 @@ if t.TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
     from opentelemetry.sdk.trace import SpanLimits
 
 # OTLP severity numbers (1-24) in steps of four, named as Python's logging names them, so
@@ -92,9 +94,10 @@ def log_lines(request: ExportLogsServiceRequest) -> tuple[list[job_logs.LogLine]
     # A record's attributes are bounded as a span's are (the SDK's limits, read once).
     limits = otlp_limits.span_limits()
     for resource_logs in request.resource_logs:
+        service = _service(resource_logs.resource)
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
-                line = _line(record, scope_logs.scope.name, limits)
+                line = _line(record, scope_logs.scope.name, limits, service)
                 if line is None:
                     invalid += 1
                 else:
@@ -112,11 +115,13 @@ def outside_lines(
         resource = otlp.attributes(
             resource_logs.resource.attributes, limits.max_attributes, limits.max_attribute_length
         )
+        service = _service(resource_logs.resource)
         lines = [
             line
             for scope_logs in resource_logs.scope_logs
             for record in scope_logs.log_records
-            if (line := _line(record, scope_logs.scope.name, limits, traced=False)) is not None
+            if (line := _line(record, scope_logs.scope.name, limits, service, traced=False))
+            is not None
         ]
         if lines:
             found.append((worker_logs.resource_name(resource), lines))
@@ -133,8 +138,17 @@ def encode_response(media_type: str, rejected: int, message: str = "") -> bytes:
     return json.dumps(json_format.MessageToDict(response)).encode()
 
 
+UNNAMED = "a process with no service.name"
+
+
+def _service(resource: Resource) -> str:
+    """Who sent the lines, as its resource says (a line tells which process wrote it)."""
+    names = [otlp.value(pair.value) for pair in resource.attributes if pair.key == SERVICE_NAME]
+    return job_logs.clip(str(names[-1]), 200) if names and names[-1] else UNNAMED
+
+
 def _line(
-    record: LogRecord, scope: str, limits: SpanLimits, traced: bool = True
+    record: LogRecord, scope: str, limits: SpanLimits, service: str, traced: bool = True
 ) -> job_logs.LogLine | None:
     """The record as a line: one with a valid trace and span id, or (``traced=False``) one
     with none; None otherwise."""
@@ -158,6 +172,7 @@ def _line(
         logger=job_logs.clip(scope, 200),
         message=job_logs.clip(message or "", job_logs.MAX_MESSAGE_CHARS),
         exception=_exception(attributes),
+        service=service,
     )
 
 
