@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from saq.queue import Queue
 from saq.queue.redis import RedisQueue
 
 from tests.browser import browser_page, serving
@@ -129,11 +130,12 @@ def wait_for_json(url: str, condition: t.Callable[[dict[str, t.Any]], bool]) -> 
         time.sleep(0.1)
 
 
-def read_info(redis_url: str, name: str) -> t.Any:
+def read_info(url: str, name: str) -> t.Any:
     """``Queue.info()`` from a queue of its own (in a thread: Playwright's loop runs here)."""
 
     async def read() -> t.Any:
-        queue = RedisQueue.from_url(redis_url, name=name)
+        queue = Queue.from_url(url, name=name)
+        await queue.connect()
         try:
             return await queue.info()
         finally:
@@ -141,6 +143,28 @@ def read_info(redis_url: str, name: str) -> t.Any:
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, read()).result()
+
+
+def test_postgres_queue_depths_are_what_queue_info_says(postgres_url: str) -> None:
+    name = f"pg-depth-{uuid.uuid4().hex[:8]}"
+    queue = Queue.from_url(postgres_url, name=name)
+    with serving(workers_app(queue)) as base, browser_page() as page:
+        # No worker: three jobs wait, two are due in an hour.
+        httpx.get(f"{base}/enqueue/tidy", params={"count": 3}).raise_for_status()
+        httpx.get(f"{base}/enqueue/tidy", params={"count": 2, "delay": 3600}).raise_for_status()
+        page.goto(base + PAGE)
+        shown = counts_on_page(page, name)
+        broker = page.locator(f'tr[data-queue="{name}"] td').nth(1).inner_text()
+        info = read_info(postgres_url, name)
+
+    assert shown == {
+        "queued": info["queued"],
+        "active": info["active"],
+        "scheduled": info["scheduled"],
+        "workers": len(info["workers"]),
+    }
+    assert shown == {"queued": 3, "active": 0, "scheduled": 2, "workers": 0}
+    assert broker.startswith("Postgres ")
 
 
 def test_a_broker_that_does_not_answer_is_said_so_within_the_read_timeout() -> None:
