@@ -61,6 +61,7 @@ def test_a_workers_start_up_line_and_its_crashes_between_jobs_appear_while_the_p
         crash.wait_for(timeout=20_000)
         page.locator(f'tr[data-worker-id="{worker_id}"]').wait_for(timeout=20_000)
         start_up_text = page.locator(said, has_text="warming up").inner_text()
+        saq_start = page.locator(said, has_text="Worker starting").inner_text()
         sweep_text = sweep.inner_text()
         crash_text = crash.inner_text()
         queue_cell = page.locator(f'tr[data-queue="{name}"] td').first.inner_text()
@@ -68,6 +69,7 @@ def test_a_workers_start_up_line_and_its_crashes_between_jobs_appear_while_the_p
         injected = page.locator("main b, main i, main script").count()
         html = page.content()
 
+    assert "INFO · saq Worker starting: RedisQueue<" in saq_start  # SAQ's own line
     assert START_UP_LINE in start_up_text
     assert f"worker {worker_id} · queue {name}" in start_up_text
     assert "RuntimeError: " + CRASH in crash_text and "Traceback" in crash_text
