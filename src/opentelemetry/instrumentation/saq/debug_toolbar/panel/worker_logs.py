@@ -123,10 +123,11 @@ def worker_log_store() -> WorkerLogStore:
     return _store
 
 
-# "Job<function: f, kwargs: {...}, queue: q, key: k, ...>": SAQ's Job.info(), whose kwargs,
+# "Job<function: f, kwargs: {...}, queue: q, key: k, ...>": SAQ's Job.info() (0.20 writes
+# "Job<function=f, kwargs={...}, ...>"), whose kwargs,
 # result and error may hold anything. The function name is an identifier; the rest goes,
 # to the line's last ">" (a repr inside the arguments cannot end the cut early).
-_JOB = re.compile(r"Job<(?:function: ([\w.]{1,200}))?.*>", re.S)
+_JOB = re.compile(r"Job<(?:function(?:: |=)([\w.]{1,200}))?.*>", re.S)
 
 
 def redact(text: str) -> str:
