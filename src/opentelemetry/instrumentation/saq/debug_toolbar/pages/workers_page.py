@@ -47,6 +47,8 @@ def _worker(worker: dict[str, t.Any]) -> dict[str, t.Any]:
     slots = "-"
     if worker.get("concurrency") is not None:
         slots = f"{worker.get('busy', 0)} / {worker['concurrency']}"
+    elif worker.get("busy") is not None:  # read from the queue's active jobs
+        slots = f"{worker['busy']} / not known"
     uptime = worker.get("uptime_s")
     return {
         **worker,

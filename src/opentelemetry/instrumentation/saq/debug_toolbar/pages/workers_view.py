@@ -17,8 +17,10 @@ What SAQ's worker info holds: its queue, its counters (complete, failed, retried
 aborted), its uptime, the user's metadata, and when it expires. Not when it was written:
 "last seen" is the expiry less the time-to-live SAQ wrote it with, which is the worker's
 ``worker_info`` timer plus one second: known for workers made in this process, SAQ's
-default (10 s) assumed for others. Busy slots and concurrency are not in it either: they
-are shown for workers in this process only.
+default (10 s) assumed for others. Busy slots and concurrency are not in it either: both
+are known for workers in this process; for others, busy slots are counted from the Redis
+queue's active jobs (SAQ 0.26 records the worker running each; at most ``MAX_ACTIVE``),
+and their concurrency is not known.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ READ_TIMEOUT = 2.0
 """Seconds one queue's read may take before the page says it could not read it."""
 MAX_WORKERS = 200
 """Workers listed per queue at most (reading them is one key per worker)."""
+MAX_ACTIVE = 500
+"""Active jobs read per Redis queue at most, to count each worker's busy slots."""
 MAX_LINES = 500
 """The most recent lines workers wrote outside attempts, shown at most."""
 _DEFAULT_TTL_S = 11  # SAQ's worker_info timer (10 s) plus one: the ttl its info is written with
@@ -123,6 +127,7 @@ class _Listed(t.NamedTuple):
     worker_id: str
     info: dict[str, t.Any]
     expires_ms: float | None
+    busy: int | None = None  # its active jobs, where the queue tells (Redis, SAQ >= 0.26)
 
 
 async def _workers(queue: Queue) -> tuple[int, list[_Listed]]:
@@ -138,27 +143,49 @@ async def _workers(queue: Queue) -> tuple[int, list[_Listed]]:
 
 async def _redis_workers(queue: t.Any) -> tuple[int, list[_Listed]]:
     # As Queue.info() reads them: the stats set's members from now on (scores are expiry
-    # times, epoch ms), then each member's key, which holds the worker's info as JSON.
+    # times, epoch ms), then each member's key, which holds the worker's info as JSON. The
+    # active jobs (at most MAX_ACTIVE) say which worker runs them (SAQ >= 0.26's worker_id).
     now_ms = int(time.time() * 1000)
     async with queue.redis.pipeline(transaction=False) as pipe:
-        count, members = await (
+        count, members, active = await (
             pipe.zcount(queue._stats, now_ms, "+inf")
             .zrangebyscore(queue._stats, now_ms, "+inf", start=0, num=MAX_WORKERS, withscores=True)
+            .lrange(queue._active, 0, MAX_ACTIVE - 1)
             .execute()
         )
     if not members:
         return int(count), []
-    payloads = await queue.redis.mget([key for key, _ in members])
+    payloads = await queue.redis.mget([key for key, _ in members] + list(active))
+    busy = _busy(queue, payloads[len(members) :])
     listed = []
-    for (key, score), payload in zip(members, payloads, strict=True):
+    for (key, score), payload in zip(members, payloads[: len(members)], strict=True):
         if not payload:
             continue
         name = key.decode() if isinstance(key, bytes) else str(key)
         info = json.loads(payload)
         info = info if isinstance(info, dict) else {}
         # The member is saq:{queue}:worker_info:{id}; info() takes the id after the last ":".
-        listed.append(_Listed(name.rsplit(":", 1)[-1], info, score))
+        worker_id = name.rsplit(":", 1)[-1]
+        count_of = busy.get(worker_id, 0) if busy is not None else None
+        listed.append(_Listed(worker_id, info, score, count_of))
     return int(count), listed
+
+
+def _busy(queue: t.Any, payloads: list[t.Any]) -> dict[str, int] | None:
+    """Active jobs by the id of the worker running them; None where jobs do not say."""
+    busy: dict[str, int] = {}
+    for payload in payloads:
+        try:
+            job = queue.deserialize(payload)
+        except Exception:  # a job of another shape: it tells nothing
+            continue
+        if job is None:
+            continue
+        if not hasattr(job, "worker_id"):  # SAQ < 0.26 does not record who runs a job
+            return None
+        if job.worker_id is not None:
+            busy[str(job.worker_id)] = busy.get(str(job.worker_id), 0) + 1
+    return busy
 
 
 _POSTGRES_WORKERS = """
@@ -205,6 +232,8 @@ def _worker_row(listed: _Listed, now_ms: float, in_process: dict[str, t.Any]) ->
     if worker is not None:
         row["busy"] = len(getattr(worker, "job_task_contexts", ()))
         row["concurrency"] = getattr(worker, "concurrency", None)
+    else:
+        row["busy"] = listed.busy
     if listed.expires_ms is not None:
         ttl_s = _DEFAULT_TTL_S
         if worker is not None:
