@@ -79,8 +79,8 @@ def summary(
 ) -> dict[str, t.Any]:
     """One line of the trace list: request, number of jobs, worst status."""
     root = _root(spans)
-    method, path = _request_of(root) if root is not None else (None, None)
-    jobs = _job_states(spans, known or {})
+    method, path = request_of(root) if root is not None else (None, None)
+    jobs = job_states(spans, known or {})
     start = min((span.start_time or 0) for span in spans) if spans else 0
     return {
         "trace_id": _hex(trace_id),
@@ -340,7 +340,7 @@ def _root(spans: list[ReadableSpan]) -> ReadableSpan | None:
     return min(roots, key=lambda span: span.start_time or 0) if roots else None
 
 
-def _request_of(span: ReadableSpan) -> tuple[str | None, str | None]:
+def request_of(span: ReadableSpan) -> tuple[str | None, str | None]:
     attributes = span.attributes or {}
     method = attributes.get("http.request.method") or attributes.get("http.method")
     path = (
@@ -354,7 +354,7 @@ def _service(span: ReadableSpan) -> str | None:
     return str(name) if name else None
 
 
-def _job_states(spans: list[ReadableSpan], known: Known) -> dict[str, str]:
+def job_states(spans: list[ReadableSpan], known: Known) -> dict[str, str]:
     """Each job's latest known state in this trace, by job key: from its latest attempt
     span, or from its queue (``known``) when the queue has seen a later attempt."""
     states: dict[str, tuple[int, str]] = {}
