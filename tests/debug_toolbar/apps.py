@@ -11,7 +11,7 @@ from debug_toolbar.litestar import DebugToolbarPlugin, LitestarDebugToolbarConfi
 from fastapi import FastAPI
 from litestar import Litestar, MediaType, get
 from opentelemetry import trace
-from saq import Worker
+from saq import CronJob, Worker
 from saq.queue import Queue
 
 from opentelemetry.instrumentation.saq.debug_toolbar.litestar import SAQTracePlugin
@@ -53,12 +53,13 @@ async def enqueue_signup(queue: Queue) -> None:
 
 
 def in_app_worker(
-    queue: Queue, functions: list[t.Any] | None = None
+    queue: Queue, functions: list[t.Any] | None = None, cron_jobs: list[CronJob] | None = None
 ) -> tuple[t.Callable[[], t.Awaitable[None]], t.Callable[[], t.Awaitable[None]]]:
     """Startup and shutdown hooks that run a real SAQ worker in the app's event loop."""
     worker = Worker(
         queue,
         functions=functions or FUNCTIONS,
+        cron_jobs=cron_jobs,
         timers={"schedule": 1, "worker_info": 10, "sweep": 60, "abort": 1},
     )
     worker.SIGNALS = []  # the test client runs the app outside the main thread
@@ -84,6 +85,7 @@ def litestar_app(
     enabled: bool = True,
     panel: t.Any = PANEL,
     trace_pages: bool = True,
+    cron_jobs: list[CronJob] | None = None,
     **toolbar: t.Any,
 ) -> Litestar:
     @get("/signup")
@@ -129,7 +131,9 @@ def litestar_app(
     async def connect() -> None:
         await queue.connect()
 
-    startup, shutdown = in_app_worker(queue) if worker else (connect, queue.disconnect)
+    startup, shutdown = (
+        in_app_worker(queue, cron_jobs=cron_jobs) if worker else (connect, queue.disconnect)
+    )
     config = LitestarDebugToolbarConfig(enabled=enabled, extra_panels=[panel], **toolbar)
     plugins: list[t.Any] = [DebugToolbarPlugin(config)]
     if trace_pages:

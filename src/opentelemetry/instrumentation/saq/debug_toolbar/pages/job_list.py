@@ -35,6 +35,7 @@ from opentelemetry.instrumentation.saq._attributes import (
 )
 from opentelemetry.instrumentation.saq._outcome import error_summary
 from opentelemetry.instrumentation.saq.debug_toolbar.pages import trace_view
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.job_logs import worst_level
 
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -206,7 +207,7 @@ def _row(
         "page": trace_view.page_path(trace_id),
         "logs": len(lines),
         "last_log": _clip(lines[-1].message) if lines else None,
-        "log_level": _worst_level(lines),
+        "log_level": worst_level(lines),
         "_searchable": [line.message for line in lines]
         + [line.exception for line in lines if line.exception],
     }
@@ -283,11 +284,6 @@ def public(row: dict[str, t.Any]) -> dict[str, t.Any]:
 def _attempt_number(span: ReadableSpan) -> int:
     number = (span.attributes or {}).get(SAQ_JOB_ATTEMPT)
     return number if isinstance(number, int) else 0
-
-
-def _worst_level(lines: list[LogLine]) -> str | None:
-    worst = max(lines, key=lambda line: line.level_number, default=None)
-    return worst.level if worst is not None else None
 
 
 def _text(value: object) -> str:

@@ -36,7 +36,6 @@ from opentelemetry.instrumentation.saq.debug_toolbar.pages import as_in_panel, c
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
-    from opentelemetry.instrumentation.saq.trace_store import TraceStore
 
 Row = dict[str, t.Any]
 Known = t.Mapping[str, t.Mapping[str, t.Any]]
@@ -95,22 +94,6 @@ def summary(
         "started_at": start / 1e9,
         "page": page_path(trace_id),
     }
-
-
-def recent_traces(
-    store: TraceStore, known: t.Callable[[int], Known] | None = None, limit: int = 100
-) -> list[dict[str, t.Any]]:
-    """The most recent traces with SAQ jobs, newest first."""
-    found = []
-    for trace_id in reversed(store.trace_ids()):
-        spans = store.get_trace(trace_id)
-        if is_saq_trace(spans):
-            spans = clock_skew.adjusted(spans)[0]
-            found.append(summary(trace_id, spans, known(trace_id) if known else None))
-        if len(found) >= limit:
-            break
-    found.sort(key=lambda item: item["started_at"], reverse=True)
-    return found
 
 
 def trace_rows(
