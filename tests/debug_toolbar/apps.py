@@ -42,7 +42,12 @@ async def flaky_once(ctx: Ctx) -> str:
     return "ok"
 
 
-FUNCTIONS = [send_email, flaky_report, slow, flaky_once]
+async def welcome(ctx: Ctx, *, to: str) -> None:
+    """A job that enqueues another: the email it sends is its child, not the request's."""
+    await ctx["worker"].queue.enqueue("send_email", to=to)
+
+
+FUNCTIONS = [send_email, flaky_report, slow, flaky_once, welcome]
 
 
 async def enqueue_signup(queue: Queue) -> None:
@@ -121,6 +126,11 @@ def litestar_app(
         await queue.enqueue("flaky_once", retries=2, retry_delay=delay)
         return {"ok": True}
 
+    @get("/welcome")
+    async def welcome_route() -> dict[str, bool]:
+        await queue.enqueue("welcome", to="new@example.com")
+        return {"ok": True}
+
     @get("/map")
     async def fan_out() -> dict[str, bool]:
         # The same token on every job: the addresses tell them apart, the token stays hidden.
@@ -139,7 +149,7 @@ def litestar_app(
     if trace_pages:
         plugins.append(SAQTracePlugin())
     return Litestar(
-        [signup, page, slow_page, slow_job, tagged, retry, fan_out],
+        [signup, page, slow_page, slow_job, tagged, retry, fan_out, welcome_route],
         plugins=plugins,
         on_startup=[startup],
         on_shutdown=[shutdown],

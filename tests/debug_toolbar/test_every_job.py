@@ -196,6 +196,32 @@ def test_the_list_finds_a_failed_job_by_key_by_function_and_status_and_by_its_er
     assert {row["cells"][1] for row in everything} >= {"GET /signup", "GET /page"}
 
 
+def test_a_job_another_job_enqueued_says_which_and_stays_in_the_requests_group(
+    redis_url: str,
+) -> None:
+    queue = RedisQueue.from_url(redis_url, name=f"child-{uuid.uuid4().hex[:8]}")
+    with TestClient(litestar_app(queue)) as client:
+        client.get("/welcome")
+        jobs = wait_for_jobs(
+            client,
+            {"queue": queue.name},
+            lambda jobs: [job["status"] for job in jobs] == ["complete", "complete"],
+        )
+        by_job = client.get(API, params={"origin": "job"}).json()["traces"]
+
+    welcome, email = jobs
+    assert (welcome["function"], welcome["origin"]) == ("welcome", "request")
+    assert welcome["started_by"] == "GET /welcome"
+    assert (email["function"], email["origin"], email["started_by"]) == (
+        "send_email",
+        "job",
+        "job `welcome`",
+    )
+    assert email["trace_id"] == welcome["trace_id"]  # grouped under the request
+    listed = [job["function"] for trace in by_job for job in trace["listed_jobs"]]
+    assert "send_email" in listed and "welcome" not in listed
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
