@@ -54,6 +54,8 @@ class LogLine:
     logger: str
     message: str
     exception: str | None = None
+    service: str | None = None
+    """The service.name of the process that sent the line; None: written in this one."""
 
     def as_dict(self) -> dict[str, t.Any]:
         return {
@@ -63,6 +65,7 @@ class LogLine:
             "logger": self.logger,
             "message": self.message,
             "exception": self.exception,
+            "service": self.service,
         }
 
 
