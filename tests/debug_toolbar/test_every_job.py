@@ -230,6 +230,7 @@ def test_a_job_another_job_enqueued_says_which_and_stays_in_the_requests_group(
         (f"q={'x' * 201}", "q is longer than 200 characters"),
         ("limit=0", "limit must be a whole number"),
         ("limit=99999999999999999999", "limit must be a whole number"),
+        ("limit=%C2%B2", "limit must be a whole number"),  # "²": a digit int() refuses
     ],
 )
 def test_a_query_out_of_bounds_is_answered_400_on_the_page_and_the_api(

@@ -109,7 +109,8 @@ def parse(params: t.Mapping[str, str]) -> Query:
         raise BadQueryError(f"origin must be one of: {', '.join(ORIGINS)}")
     limit = DEFAULT_LIMIT
     if values["limit"]:
-        if not values["limit"].isdigit() or not 1 <= int(values["limit"]) <= MAX_LIMIT:
+        digits = values["limit"]
+        if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= MAX_LIMIT:
             raise BadQueryError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
         limit = int(values["limit"])
     return Query(
