@@ -65,6 +65,10 @@ def test_a_long_log_message_is_folded_until_asked_for(redis_url: str) -> None:
             folded_height = long.bounding_box()["height"]
             folded_text = long.inner_text()
             long.get_by_text("show all 4,000 characters").click()
+            # The page follows the trace a few seconds after its last change and draws
+            # itself once more when it stops: what the reader unfolded stays unfolded.
+            page.wait_for_selector('body[data-saq-live="0"]', state="attached", timeout=60_000)
+            long = attempt.locator(".detail .log").first
             unfolded_text = long.inner_text()
 
     assert folded_height <= 4 * line_height  # a few lines, not a wall

@@ -14,7 +14,7 @@
      with "…"); another click closes both: one state per row, kept in sessionStorage by
      the row's data-row-key, so open panes stay open across reloads and live redraws
      (restorePanes runs at load and after each redraw). A click inside a pane does nothing,
-     so its text can be selected. */
+     so its text can be selected; folds opened in it stay open across redraws. */
 (function () {
   "use strict";
   var body = document.body;
@@ -118,7 +118,28 @@
     try { sessionStorage.setItem(openKey, JSON.stringify(keys)); } catch (e) { /* private mode */ }
   }
 
+  // Folded parts a reader opened (a long log message, library frames), by their row and
+  // place in it: a redraw rebuilds them closed, and must not fold what is being read.
+  function openFolds() {
+    var open = [];
+    document.querySelectorAll("li.row[data-row-key]").forEach(function (row) {
+      row.querySelectorAll("details").forEach(function (fold, index) {
+        if (fold.open) open.push(row.dataset.rowKey + "#" + index);
+      });
+    });
+    return open;
+  }
+
+  function reopenFolds(open) {
+    document.querySelectorAll("li.row[data-row-key]").forEach(function (row) {
+      row.querySelectorAll("details").forEach(function (fold, index) {
+        if (open.indexOf(row.dataset.rowKey + "#" + index) !== -1) fold.open = true;
+      });
+    });
+  }
+
   function swap(page) {
+    var opened = openFolds();
     var fresh = new DOMParser().parseFromString(page, "text/html");
     ["header", "main"].forEach(function (part) {
       var now = document.querySelector(part), next = fresh.querySelector(part);
@@ -128,6 +149,7 @@
       body.dataset[key] = fresh.body.dataset[key];
     });
     restorePanes();
+    reopenFolds(opened);
     serverNow = parseFloat(body.dataset.saqNow || "0");
     loadedAt = Date.now();
     layOut();
