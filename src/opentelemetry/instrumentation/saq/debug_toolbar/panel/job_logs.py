@@ -219,8 +219,9 @@ def _hooked(original: CallHandlers) -> CallHandlers:
 
 
 def keep(record: logging.LogRecord, store: LogStore) -> bool:
-    """Keep ``record`` in ``store`` if a span is current (says whether it did); never raises
-    into the code that logged."""
+    """Keep ``record`` in ``store`` if a span is current, or, written with no span current
+    by a worker, in the workers page's ring (``worker_logs``); says whether it was kept;
+    never raises into the code that logged."""
     try:
         # Read first: most records are written with no span current.
         context = trace.get_current_span().get_span_context()
