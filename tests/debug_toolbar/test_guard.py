@@ -30,6 +30,8 @@ def answers(client: t.Any, trace_id: str, body: bytes, headers: dict[str, str]) 
         client.get(f"/_debug_toolbar/saq/api/traces/{trace_id}", headers=headers).status_code,
         client.get(f"/_debug_toolbar/saq/api/status/{trace_id}", headers=headers).status_code,
         client.post(RECEIVER, content=body, headers={**PROTOBUF, **headers}).status_code,
+        client.get("/_debug_toolbar/saq/workers", headers=headers).status_code,
+        client.get("/_debug_toolbar/saq/api/workers", headers=headers).status_code,
     ]
 
 
@@ -42,10 +44,10 @@ def test_litestar_answers_404_to_a_host_the_toolbar_does_not_allow(redis_url: st
         view = client.get(f"/_debug_toolbar/saq/api/traces/{trace_id}", headers=ALLOWED).json()
         served = answers(client, trace_id, body, ALLOWED)
 
-    assert refused == [404] * 6
+    assert refused == [404] * 8
     # The refused export was not taken in: the worker's attempt arrived only once allowed.
     assert "process remote" not in [row["name"] for row in view["rows"]]
-    assert served == [200] * 6
+    assert served == [200] * 8
 
 
 def test_fastapi_answers_404_where_the_show_toolbar_callback_says_no(redis_url: str) -> None:
@@ -60,8 +62,8 @@ def test_fastapi_answers_404_where_the_show_toolbar_callback_says_no(redis_url: 
         refused = answers(client, trace_id, body, {})
         served = answers(client, trace_id, body, dev)
 
-    assert refused == [404] * 6
-    assert served == [200] * 6
+    assert refused == [404] * 8
+    assert served == [200] * 8
 
 
 def test_a_failing_show_toolbar_callback_answers_404(redis_url: str) -> None:

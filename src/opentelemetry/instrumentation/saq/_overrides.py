@@ -19,6 +19,7 @@ import logging
 import typing as t
 import weakref
 
+from opentelemetry.instrumentation.saq import _queues
 from opentelemetry.instrumentation.saq._patching import Args, Kwargs, Patch, patch
 
 logger = logging.getLogger(__name__)
@@ -73,3 +74,7 @@ class Overrides:
                     "could not wrap the process hooks of %s", cls.__qualname__, exc_info=True
                 )
         init(*args, **kwargs)
+        try:  # for the debug toolbar's workers page: its concurrency and busy slots
+            _queues.remember_worker(worker)
+        except Exception:
+            logger.debug("could not remember a worker", exc_info=True)

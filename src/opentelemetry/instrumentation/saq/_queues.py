@@ -84,6 +84,32 @@ class QueueFacts:
 _FACTS: weakref.WeakKeyDictionary[Queue, QueueFacts] = weakref.WeakKeyDictionary()
 
 
+def known_queues() -> list[Queue]:
+    """The queues this process has enqueued to or run a job of (while instrumented), and
+    those of the workers made here: what the debug toolbar's workers page reads."""
+    queues = list(_FACTS.keys())
+    queues += [worker.queue for worker in known_workers() if worker.queue not in _FACTS]
+    return list({id(queue): queue for queue in queues}.values())
+
+
+# Workers made in this process while instrumented (Worker.__init__, never a job's path):
+# weakly held, so a stopped worker goes with its last reference.
+_WORKERS: weakref.WeakSet[t.Any] = weakref.WeakSet()
+
+
+def remember_worker(worker: t.Any) -> None:
+    _WORKERS.add(worker)
+
+
+def has_workers() -> bool:
+    """Whether a worker was made in this process (a cheap test, for each log record)."""
+    return len(_WORKERS) > 0
+
+
+def known_workers() -> list[t.Any]:
+    return [worker for worker in list(_WORKERS) if getattr(worker, "queue", None) is not None]
+
+
 def facts(queue: Queue) -> QueueFacts:
     """The facts of ``queue``, worked out on its first job."""
     found = _FACTS.get(queue)

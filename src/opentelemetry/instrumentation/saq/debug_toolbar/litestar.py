@@ -47,6 +47,17 @@ async def trace_list(request: Request[t.Any, t.Any, t.Any]) -> str:
     return _answering_bad_queries(views.list_html, request)
 
 
+@get("/workers", media_type=MediaType.HTML, include_in_schema=False)
+async def workers_page() -> Response[str]:
+    # Polled while open: never from a cache.
+    return Response(await views.workers_html(), headers={"Cache-Control": "no-store"})
+
+
+@get("/api/workers", include_in_schema=False)
+async def workers_api() -> Response[dict[str, t.Any]]:
+    return Response(await views.workers_json(), headers={"Cache-Control": "no-store"})
+
+
 @get("/{trace_id:str}", media_type=MediaType.HTML, include_in_schema=False)
 async def trace_detail(trace_id: str) -> str:
     html = await views.trace_html(trace_id)
@@ -125,6 +136,8 @@ def trace_router(config: DebugToolbarConfig) -> Router:
         traces_api,
         trace_api,
         status_api,
+        workers_page,
+        workers_api,
         otlp_traces,
         otlp_logs_export,
     ]

@@ -86,6 +86,15 @@ async def _status_api(request: Request) -> Response:
     return JSONResponse(status, headers={"Cache-Control": "no-store"})
 
 
+async def _workers(request: Request) -> Response:
+    # Polled while open: never from a cache.
+    return HTMLResponse(await views.workers_html(), headers={"Cache-Control": "no-store"})
+
+
+async def _workers_api(request: Request) -> Response:
+    return JSONResponse(await views.workers_json(), headers={"Cache-Control": "no-store"})
+
+
 async def _otlp_traces(request: Request) -> Response:
     return _exported(await receiver.receive(request.headers, request.stream()))
 
@@ -158,6 +167,8 @@ def trace_routes(config: DebugToolbarConfig) -> list[Route]:
         (f"{PAGE_PREFIX}/api/traces", _traces_api, ["GET"]),
         (f"{PAGE_PREFIX}/api/traces/{{trace_id}}", _trace_api, ["GET"]),
         (f"{PAGE_PREFIX}/api/status/{{trace_id}}", _status_api, ["GET"]),
+        (f"{PAGE_PREFIX}/workers", _workers, ["GET"]),
+        (f"{PAGE_PREFIX}/api/workers", _workers_api, ["GET"]),
         (f"{PAGE_PREFIX}/{{trace_id}}", _detail, ["GET"]),
     ]
     return [_Route(path, endpoint, m, config) for path, endpoint, m in routes]

@@ -11,6 +11,8 @@ from opentelemetry.instrumentation.saq.debug_toolbar.pages import (
     span_details,
     trace_page,
     trace_view,
+    workers_page,
+    workers_view,
 )
 from opentelemetry.instrumentation.saq.debug_toolbar.panel import refresher
 from opentelemetry.instrumentation.saq.debug_toolbar.panel.job_logs import log_store
@@ -124,3 +126,12 @@ def list_html(params: t.Mapping[str, str] | None = None) -> str:
 async def trace_html(trace_id_text: str) -> str | None:
     view = await trace_json(trace_id_text)
     return trace_page.render_trace(view) if view is not None else None
+
+
+async def workers_json() -> dict[str, t.Any]:
+    """Every queue's depth and workers, and the workers' lines outside attempts."""
+    return await workers_view.workers_json()
+
+
+async def workers_html() -> str:
+    return workers_page.render_workers(await workers_view.workers_json())

@@ -9,7 +9,8 @@ bounded ``LogStore``.
 
 The capture sees only what the user's logging configuration lets through (the loggers'
 levels and filters) and changes nothing of it: every line still goes where it went. It
-costs one ContextVar read for a record written with no span current, and it never
+costs one ContextVar read for a record written with no span current (and, while a SAQ
+worker was made in this process, a walk up the stack: see ``worker_logs``), and it never
 raises into the code that logged. SAQ's own lines are left out: they print the job's
 arguments (which may hold secrets), and the attempt's span already tells its outcome.
 """
@@ -169,7 +170,8 @@ def log_store() -> LogStore:
     return _store
 
 
-def _line(record: logging.LogRecord, trace_id: int, span_id: int) -> LogLine:
+def to_line(record: logging.LogRecord, trace_id: int, span_id: int) -> LogLine:
+    """The record as a LogLine of that trace and span (message and traceback clipped)."""
     try:
         message = record.getMessage()
     except Exception:  # bad %-arguments: show what was given
@@ -217,16 +219,26 @@ def _hooked(original: CallHandlers) -> CallHandlers:
 
 
 def keep(record: logging.LogRecord, store: LogStore) -> bool:
-    """Keep ``record`` in ``store`` if a span is current (says whether it did); never raises
-    into the code that logged."""
+    """Keep ``record`` in ``store`` if a span is current, or, written with no span current
+    by a worker, in the workers page's ring (``worker_logs``); says whether it was kept;
+    never raises into the code that logged."""
     try:
         # Read first: most records are written with no span current.
         context = trace.get_current_span().get_span_context()
-        if not context.is_valid or is_skipped(record.name):
+        if not context.is_valid:  # a worker's start-up or crash between jobs, maybe
+            return _outside(record)
+        if is_skipped(record.name):
             return False
-        return store.add(_line(record, context.trace_id, context.span_id))
+        return store.add(to_line(record, context.trace_id, context.span_id))
     except Exception:
         return False
+
+
+def _outside(record: logging.LogRecord) -> bool:
+    # Imported here: worker_logs builds on this module's lines.
+    from opentelemetry.instrumentation.saq.debug_toolbar.panel import worker_logs
+
+    return worker_logs.keep_outside(record)
 
 
 def capture(owner: object) -> None:

@@ -28,7 +28,7 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 )
 from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
-from opentelemetry.instrumentation.saq.debug_toolbar.panel import job_logs
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import job_logs, worker_logs
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp, otlp_limits, receiver
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
@@ -57,9 +57,14 @@ async def receive(headers: t.Mapping[str, str], body: AsyncIterator[bytes]) -> r
 
 
 def _keep(raw: bytes, media_type: str) -> tuple[int, int]:
-    lines, invalid = log_lines(decode(raw, media_type))
+    request = decode(raw, media_type)
+    lines, invalid = log_lines(request)
     kept = job_logs.log_store().add_received(lines, trace_store())
-    return kept, len(lines) - kept + invalid
+    # Records with no trace: a worker's start-up, a crash between jobs (the workers page).
+    outside = sum(
+        worker_logs.add_received(found, source) for source, found in outside_lines(request)
+    )
+    return kept + outside, len(lines) - kept + invalid - outside
 
 
 def decode(body: bytes, media_type: str) -> ExportLogsServiceRequest:
@@ -100,6 +105,29 @@ def log_lines(request: ExportLogsServiceRequest) -> tuple[list[job_logs.LogLine]
     return lines, invalid
 
 
+def outside_lines(
+    request: ExportLogsServiceRequest,
+) -> list[tuple[str, list[job_logs.LogLine]]]:
+    """The records written outside any span, by the resource that sent them (its name)."""
+    limits = otlp_limits.span_limits()
+    found = []
+    for resource_logs in request.resource_logs:
+        resource = otlp.attributes(
+            resource_logs.resource.attributes, limits.max_attributes, limits.max_attribute_length
+        )
+        service = _service(resource_logs.resource)
+        lines = [
+            line
+            for scope_logs in resource_logs.scope_logs
+            for record in scope_logs.log_records
+            if (line := _line(record, scope_logs.scope.name, limits, service, traced=False))
+            is not None
+        ]
+        if lines:
+            found.append((worker_logs.resource_name(resource), lines))
+    return found
+
+
 def encode_response(media_type: str, rejected: int, message: str = "") -> bytes:
     response = ExportLogsServiceResponse()
     if rejected:
@@ -120,13 +148,13 @@ def _service(resource: Resource) -> str:
 
 
 def _line(
-    record: LogRecord, scope: str, limits: SpanLimits, service: str
+    record: LogRecord, scope: str, limits: SpanLimits, service: str, traced: bool = True
 ) -> job_logs.LogLine | None:
-    if len(record.trace_id) != 16 or len(record.span_id) != 8:
-        return None
-    trace_id = int.from_bytes(record.trace_id, "big")
-    span_id = int.from_bytes(record.span_id, "big")
-    if not trace_id or not span_id:
+    """The record as a line: one with a valid trace and span id, or (``traced=False``) one
+    with none; None otherwise."""
+    trace_id = int.from_bytes(record.trace_id, "big") if len(record.trace_id) == 16 else 0
+    span_id = int.from_bytes(record.span_id, "big") if len(record.span_id) == 8 else 0
+    if traced != bool(trace_id and span_id):
         return None
     attributes = otlp.attributes(
         record.attributes, limits.max_attributes, limits.max_attribute_length
