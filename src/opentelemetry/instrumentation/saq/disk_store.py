@@ -1,0 +1,400 @@
+"""DiskStore: rows kept by trace id in an SQLite file, so they outlive the process.
+
+The toolbar's span and log stores write through one each: a reload (``--reload``) or a
+crash restarts the app's process, and the earlier traces and their log lines are still
+there for the pages and for the toolbar's history links. Several processes of one app
+(``uvicorn --workers 2``, a reloader's child and its successor) share the file: WAL
+journal, a busy timeout, one transaction per batch.
+
+Nothing is written on the caller's thread: ``put`` only hands the item to a background
+thread, which encodes and inserts what has come in, in one transaction, and then holds
+the bounds: at most ``max_traces`` traces and ``max_bytes`` bytes of file, measured as
+SQLite counts it (``page_count * page_size``; freed pages are given back with incremental
+vacuum), the oldest traces going first.
+
+A file that is not an SQLite database, is damaged, or was written by another version of
+this schema (``PRAGMA user_version``) is replaced by a fresh one with a warning; when even
+that fails (a read-only folder, a full disk) the store stops writing, with a warning, and
+the memory stores carry on alone. No error reaches the caller.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+import typing as t
+import weakref
+from pathlib import Path
+
+__all__ = ["SCHEMA_VERSION", "DiskStore"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+"""Written in ``PRAGMA user_version``; a file with another one is replaced."""
+MAX_PENDING = 20_000
+"""Items waiting for the writer beyond this are not written (the memory store has them)."""
+_BATCH = 2_000
+_BUSY_MS = 5_000
+_WAL_BYTES = 1024 * 1024
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS traces (
+    trace_id TEXT PRIMARY KEY, updated INTEGER NOT NULL, payload INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS traces_by_age ON traces (updated);
+CREATE TABLE IF NOT EXISTS rows (
+    seq INTEGER PRIMARY KEY, trace_id TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS rows_by_trace ON rows (trace_id, key);
+"""
+
+Encode = t.Callable[[t.Any], tuple[int, str, str]]
+"""An item as (trace id, its key within the trace, its JSON body)."""
+
+
+class _UnusableFileError(Exception):
+    """The file cannot be used as it is."""
+
+
+class _Flush:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_STOP = object()
+_open_stores: weakref.WeakSet[DiskStore] = weakref.WeakSet()
+
+
+class DiskStore:
+    """Items of traces (spans, log lines) in the SQLite file at ``path``, within bounds.
+
+    ``encode`` turns an item into (trace id, key, JSON body); an item whose key its trace
+    already holds is not written twice. ``rows(trace_id)`` gives the bodies back as
+    (key, body) pairs, oldest first.
+    """
+
+    def __init__(self, path: Path, encode: Encode, *, max_traces: int, max_bytes: int) -> None:
+        self.path = Path(path)
+        self.max_traces = max_traces
+        self.max_bytes = max_bytes
+        self._encode = encode
+        self._queue: queue.SimpleQueue[t.Any] = queue.SimpleQueue()
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self._ready = threading.Event()  # the file was checked (or given up)
+        self._thread: threading.Thread | None = None
+        self.working = True
+        """False once the store gave up writing (see the module's docstring)."""
+        self.not_written = 0
+        """Items that were not written: too many waiting, or a write failed."""
+        self.replaced = 0
+        """Times a damaged or foreign file was replaced by a fresh one."""
+        self._replaced_at: int | None = None
+
+    # The caller's side: no I/O.
+    def start(self) -> None:
+        """Start the writer (which checks the file first); again after a fork."""
+        self._queue = queue.SimpleQueue()
+        self._ready.clear()
+        self._reader = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"saq-toolbar-store:{self.path.name}", daemon=True
+        )
+        self._thread.start()
+        _open_stores.add(self)
+
+    def put(self, item: t.Any) -> None:
+        """Hand ``item`` to the writer."""
+        if self._queue.qsize() < MAX_PENDING:
+            self._queue.put(item)
+        else:
+            self.not_written += 1
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until what was put before is written; False if that took too long."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return False
+        marker = _Flush()
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is waiting, then stop the writer."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._queue.put(_STOP)
+            thread.join(timeout)
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    # Reading: short queries, never raising.
+    def rows(self, trace_id: int) -> list[tuple[str, str]]:
+        """The trace's (key, body) pairs, in the order they were written."""
+        found = self._read(
+            "SELECT key, body FROM rows WHERE trace_id = ? ORDER BY seq", (f"{trace_id:032x}",)
+        )
+        return [(str(key), str(body)) for key, body in found]
+
+    def traces(self) -> list[tuple[int, int]]:
+        """(trace id, when it was last written, epoch ns), most recently written last."""
+        found = self._read("SELECT trace_id, updated FROM traces ORDER BY updated, trace_id", ())
+        return [(int(trace_id, 16), int(updated)) for trace_id, updated in found]
+
+    def __contains__(self, trace_id: object) -> bool:
+        if not isinstance(trace_id, int):
+            return False
+        return bool(self._read("SELECT 1 FROM traces WHERE trace_id = ?", (f"{trace_id:032x}",)))
+
+    def stats(self) -> dict[str, int]:
+        """Traces and bytes on disk (``page_count * page_size``), and what was not written."""
+        traces = self._read("SELECT COUNT(*) FROM traces", ())
+        pages = self._read("PRAGMA page_count", ())
+        size = self._read("PRAGMA page_size", ())
+        return {
+            "disk_traces": traces[0][0] if traces else 0,
+            "disk_bytes": pages[0][0] * size[0][0] if pages and size else 0,
+            "disk_not_written": self.not_written,
+            "disk_replaced": self.replaced,
+        }
+
+    def _read(self, sql: str, parameters: tuple[t.Any, ...]) -> list[t.Any]:
+        if not self._ready.wait(5) or not self.working:
+            return []
+        try:
+            with self._read_lock:
+                if self._reader is None:
+                    self._reader = _connect(self.path)
+                return self._reader.execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            if _damaged(error):  # the writer replaces it; meanwhile the memory answers
+                self._queue.put(error)
+            else:
+                logger.debug("could not read the store %s", self.path, exc_info=True)
+            return []
+
+    # The writer's side.
+    def _run(self) -> None:
+        connection = self._open()
+        self._ready.set()
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            items = [item for item in batch if not isinstance(item, (_Flush, sqlite3.Error))]
+            items = [item for item in items if item is not _STOP]
+            if connection is not None and items:
+                connection = self._write(connection, items)
+            elif items:
+                self.not_written += len(items)
+            for item in batch:
+                if isinstance(item, sqlite3.Error) and connection is not None:
+                    connection = self._replace(connection, item)
+            for item in batch:
+                if isinstance(item, _Flush):
+                    item.done.set()
+            if any(item is _STOP for item in batch):
+                if connection is not None:
+                    connection.close()
+                return
+
+    def _open(self) -> sqlite3.Connection | None:
+        """A checked connection to the file, replacing it if it cannot be used."""
+        try:
+            return _checked(self.path)
+        except (sqlite3.Error, _UnusableFileError, OSError) as error:
+            return self._replace(None, error)
+
+    def _replace(
+        self, connection: sqlite3.Connection | None, error: BaseException
+    ) -> sqlite3.Connection | None:
+        if connection is not None:
+            connection.close()
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+        if self.replaced:  # a fresh file failed too: the memory stores carry on alone
+            self.working = False
+            logger.warning(
+                "The SAQ toolbar's store %s failed again (%s): traces are kept in memory only "
+                "until the app restarts.",
+                self.path,
+                error,
+            )
+            return None
+        self.replaced += 1
+        logger.warning(
+            "The SAQ toolbar's store %s could not be used (%s): it is replaced by an empty one.",
+            self.path,
+            error,
+        )
+        try:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{self.path}{suffix}")
+            return _checked(self.path)
+        except (sqlite3.Error, _UnusableFileError, OSError) as again:
+            self.working = False
+            logger.warning(
+                "The SAQ toolbar's store %s cannot be created (%s): traces are kept in memory "
+                "only.",
+                self.path,
+                again,
+            )
+            return None
+
+    def _write(
+        self, connection: sqlite3.Connection, items: list[t.Any]
+    ) -> sqlite3.Connection | None:
+        rows: list[tuple[str, str, str, int]] = []
+        for item in items:
+            try:
+                trace_id, key, body = self._encode(item)
+            except Exception:  # an item we cannot encode is not written, nothing else changes
+                logger.debug("could not encode %r for the store", item, exc_info=True)
+                self.not_written += 1
+                continue
+            rows.append((f"{trace_id:032x}", key, body, len(body)))
+        try:
+            _insert(connection, rows, self.max_traces, self.max_bytes)
+        except sqlite3.Error as error:
+            self.not_written += len(rows)
+            if _damaged(error) or "full" in str(error):
+                return self._replace(connection, error)
+            logger.debug("could not write to the store %s", self.path, exc_info=True)
+        return connection
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(
+        path, timeout=_BUSY_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    connection.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+    return connection
+
+
+def _checked(path: Path) -> sqlite3.Connection:
+    """A connection to a file of our schema, created if new; raises ``_UnusableFileError`` (or
+    ``sqlite3.DatabaseError``) for a file of another version or a damaged one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = _connect(path)
+    try:
+        connection.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before any table exists
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")  # WAL: safe against a crash
+        # The journal beside the file stays small: checkpointed, then cut, at 1 MiB.
+        connection.execute(f"PRAGMA wal_autocheckpoint = {_WAL_BYTES // 4096}")
+        connection.execute(f"PRAGMA journal_size_limit = {_WAL_BYTES}")
+        connection.execute("BEGIN IMMEDIATE")
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            connection.executescript(f"{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};")
+            connection.execute("BEGIN IMMEDIATE")  # executescript commits first
+        elif version != SCHEMA_VERSION:
+            raise _UnusableFileError(
+                f"schema version {version}, this version writes {SCHEMA_VERSION}"
+            )
+        problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise _UnusableFileError("damaged: " + " ".join(problems[:3])[:200])
+        connection.execute("COMMIT")
+        return connection
+    except BaseException:
+        connection.close()
+        raise
+
+
+def _damaged(error: sqlite3.Error) -> bool:
+    text = str(error)
+    return not isinstance(error, sqlite3.OperationalError) or "malformed" in text
+
+
+def _insert(
+    connection: sqlite3.Connection,
+    rows: list[tuple[str, str, str, int]],
+    max_traces: int,
+    max_bytes: int,
+) -> None:
+    """Insert a batch and hold the bounds, in one transaction."""
+    now = time.time_ns()  # plus the row's place in the batch: ages stay in put order
+    written: dict[str, tuple[int, int]] = {}  # per trace: its newest place, bytes written
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for place, (trace_id, key, body, size) in enumerate(rows):
+            cursor = connection.execute(
+                "INSERT OR IGNORE INTO rows (trace_id, key, body) VALUES (?, ?, ?)",
+                (trace_id, key, body),
+            )
+            written[trace_id] = (place, written.get(trace_id, (0, 0))[1] + size * cursor.rowcount)
+        connection.executemany(
+            "INSERT INTO traces (trace_id, updated, payload) VALUES (?, ?, ?) ON CONFLICT "
+            "(trace_id) DO UPDATE SET updated = max(updated, excluded.updated), "
+            "payload = payload + excluded.payload",
+            [(trace_id, now + place, size) for trace_id, (place, size) in written.items()],
+        )
+        _hold_bounds(connection, max_traces, max_bytes)
+        connection.execute("COMMIT")
+        # The file gives the freed pages back (sqlite3's execute would free one only).
+        connection.executescript("PRAGMA incremental_vacuum;")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def _file_bytes(connection: sqlite3.Connection) -> int:
+    """The file's size once its free pages are given back (``_insert`` does, after)."""
+    pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    pages -= connection.execute("PRAGMA freelist_count").fetchone()[0]
+    return int(pages) * int(connection.execute("PRAGMA page_size").fetchone()[0])
+
+
+def _hold_bounds(connection: sqlite3.Connection, max_traces: int, max_bytes: int) -> None:
+    """Drop the oldest traces until at most ``max_traces`` remain and the file holds at
+    most ``max_bytes``; the newest trace stays."""
+    for _ in range(64):  # each round frees at least one trace
+        count = connection.execute("SELECT COUNT(*) FROM traces").fetchone()[0]
+        size = _file_bytes(connection)
+        if count <= 1 or (count <= max_traces and size <= max_bytes):
+            return
+        oldest = connection.execute(
+            "SELECT trace_id, payload FROM traces ORDER BY updated, trace_id LIMIT ?",
+            (count - 1,),
+        )
+        going: list[str] = []
+        excess = size - max_bytes
+        for trace_id, payload in oldest:
+            if len(going) >= count - max_traces and excess <= 0:
+                break
+            going.append(trace_id)
+            excess -= payload
+        places = ",".join("?" * len(going))
+        connection.execute(f"DELETE FROM rows WHERE trace_id IN ({places})", going)
+        connection.execute(f"DELETE FROM traces WHERE trace_id IN ({places})", going)
+
+
+@atexit.register
+def _write_what_is_waiting() -> None:
+    # A reload ends the process normally: what its writers hold still reaches the file.
+    for store in list(_open_stores):
+        store.flush(2.0)
+
+
+def _after_fork() -> None:
+    # A forked child has no writer thread: it gets its own (and its own connections).
+    for store in list(_open_stores):
+        if store._thread is not None:
+            store.start()
+
+
+os.register_at_fork(after_in_child=_after_fork)
