@@ -47,8 +47,15 @@ def _read_value(value: t.Any) -> t.Any:
     return value
 
 
+_PLAIN = frozenset({str, int, float, bool})  # JSON as they are: most attribute values
+
+
 def _attributes(attributes: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
-    return {key: _value(value) for key, value in (attributes or {}).items()}
+    if not attributes:
+        return {}
+    return {
+        key: value if type(value) in _PLAIN else _value(value) for key, value in attributes.items()
+    }
 
 
 def _read_attributes(value: t.Any) -> dict[str, t.Any]:
