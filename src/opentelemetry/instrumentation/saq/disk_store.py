@@ -27,37 +27,28 @@ import os
 import queue
 import sqlite3
 import threading
-import time
 import typing as t
 import weakref
 from pathlib import Path
+
+from opentelemetry.instrumentation.saq._sqlite_file import (
+    SCHEMA_VERSION,
+    UnusableFileError,
+    checked,
+    connect,
+    damaged,
+    insert,
+)
 
 __all__ = ["SCHEMA_VERSION", "DiskStore"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-"""Written in ``PRAGMA user_version``; a file with another one is replaced."""
 MAX_PENDING = 20_000
 """Items waiting for the writer beyond this are not written (the memory store has them)."""
 _BATCH = 2_000
-_BUSY_MS = 5_000
-_WAL_BYTES = 1024 * 1024
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS traces (
-    trace_id TEXT PRIMARY KEY, updated INTEGER NOT NULL, payload INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS traces_by_age ON traces (updated);
-CREATE TABLE IF NOT EXISTS rows (
-    seq INTEGER PRIMARY KEY, trace_id TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS rows_by_trace ON rows (trace_id, key);
-"""
-
 Encode = t.Callable[[t.Any], tuple[int, str, str]]
 """An item as (trace id, its key within the trace, its JSON body)."""
-
-
-class _UnusableFileError(Exception):
-    """The file cannot be used as it is."""
 
 
 class _Flush:
@@ -165,15 +156,16 @@ class DiskStore:
         }
 
     def _read(self, sql: str, parameters: tuple[t.Any, ...]) -> list[t.Any]:
-        if not self._ready.wait(5) or not self.working:
+        # Until the writer has checked the file (at start-up, once), reads wait for it.
+        if self._thread is None or not self._ready.wait(5) or not self.working:
             return []
         try:
             with self._read_lock:
                 if self._reader is None:
-                    self._reader = _connect(self.path)
+                    self._reader = connect(self.path)
                 return self._reader.execute(sql, parameters).fetchall()
         except sqlite3.Error as error:
-            if _damaged(error):  # the writer replaces it; meanwhile the memory answers
+            if damaged(error):  # the writer replaces it; meanwhile the memory answers
                 self._queue.put(error)
             else:
                 logger.debug("could not read the store %s", self.path, exc_info=True)
@@ -210,8 +202,8 @@ class DiskStore:
     def _open(self) -> sqlite3.Connection | None:
         """A checked connection to the file, replacing it if it cannot be used."""
         try:
-            return _checked(self.path)
-        except (sqlite3.Error, _UnusableFileError, OSError) as error:
+            return checked(self.path)
+        except (sqlite3.Error, UnusableFileError, OSError) as error:
             return self._replace(None, error)
 
     def _replace(
@@ -242,8 +234,8 @@ class DiskStore:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{self.path}{suffix}")
-            return _checked(self.path)
-        except (sqlite3.Error, _UnusableFileError, OSError) as again:
+            return checked(self.path)
+        except (sqlite3.Error, UnusableFileError, OSError) as again:
             self.working = False
             logger.warning(
                 "The SAQ toolbar's store %s cannot be created (%s): traces are kept in memory "
@@ -266,121 +258,13 @@ class DiskStore:
                 continue
             rows.append((f"{trace_id:032x}", key, body, len(body)))
         try:
-            _insert(connection, rows, self.max_traces, self.max_bytes)
+            insert(connection, rows, self.max_traces, self.max_bytes)
         except sqlite3.Error as error:
             self.not_written += len(rows)
-            if _damaged(error) or "full" in str(error):
+            if damaged(error) or "full" in str(error):
                 return self._replace(connection, error)
             logger.debug("could not write to the store %s", self.path, exc_info=True)
         return connection
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(
-        path, timeout=_BUSY_MS / 1000, isolation_level=None, check_same_thread=False
-    )
-    connection.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
-    return connection
-
-
-def _checked(path: Path) -> sqlite3.Connection:
-    """A connection to a file of our schema, created if new; raises ``_UnusableFileError`` (or
-    ``sqlite3.DatabaseError``) for a file of another version or a damaged one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = _connect(path)
-    try:
-        connection.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before any table exists
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")  # WAL: safe against a crash
-        # The journal beside the file stays small: checkpointed, then cut, at 1 MiB.
-        connection.execute(f"PRAGMA wal_autocheckpoint = {_WAL_BYTES // 4096}")
-        connection.execute(f"PRAGMA journal_size_limit = {_WAL_BYTES}")
-        connection.execute("BEGIN IMMEDIATE")
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
-            connection.executescript(f"{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};")
-            connection.execute("BEGIN IMMEDIATE")  # executescript commits first
-        elif version != SCHEMA_VERSION:
-            raise _UnusableFileError(
-                f"schema version {version}, this version writes {SCHEMA_VERSION}"
-            )
-        problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
-        if problems != ["ok"]:
-            raise _UnusableFileError("damaged: " + " ".join(problems[:3])[:200])
-        connection.execute("COMMIT")
-        return connection
-    except BaseException:
-        connection.close()
-        raise
-
-
-def _damaged(error: sqlite3.Error) -> bool:
-    text = str(error)
-    return not isinstance(error, sqlite3.OperationalError) or "malformed" in text
-
-
-def _insert(
-    connection: sqlite3.Connection,
-    rows: list[tuple[str, str, str, int]],
-    max_traces: int,
-    max_bytes: int,
-) -> None:
-    """Insert a batch and hold the bounds, in one transaction."""
-    now = time.time_ns()  # plus the row's place in the batch: ages stay in put order
-    written: dict[str, tuple[int, int]] = {}  # per trace: its newest place, bytes written
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        for place, (trace_id, key, body, size) in enumerate(rows):
-            cursor = connection.execute(
-                "INSERT OR IGNORE INTO rows (trace_id, key, body) VALUES (?, ?, ?)",
-                (trace_id, key, body),
-            )
-            written[trace_id] = (place, written.get(trace_id, (0, 0))[1] + size * cursor.rowcount)
-        connection.executemany(
-            "INSERT INTO traces (trace_id, updated, payload) VALUES (?, ?, ?) ON CONFLICT "
-            "(trace_id) DO UPDATE SET updated = max(updated, excluded.updated), "
-            "payload = payload + excluded.payload",
-            [(trace_id, now + place, size) for trace_id, (place, size) in written.items()],
-        )
-        _hold_bounds(connection, max_traces, max_bytes)
-        connection.execute("COMMIT")
-        # The file gives the freed pages back (sqlite3's execute would free one only).
-        connection.executescript("PRAGMA incremental_vacuum;")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-
-
-def _file_bytes(connection: sqlite3.Connection) -> int:
-    """The file's size once its free pages are given back (``_insert`` does, after)."""
-    pages = connection.execute("PRAGMA page_count").fetchone()[0]
-    pages -= connection.execute("PRAGMA freelist_count").fetchone()[0]
-    return int(pages) * int(connection.execute("PRAGMA page_size").fetchone()[0])
-
-
-def _hold_bounds(connection: sqlite3.Connection, max_traces: int, max_bytes: int) -> None:
-    """Drop the oldest traces until at most ``max_traces`` remain and the file holds at
-    most ``max_bytes``; the newest trace stays."""
-    for _ in range(64):  # each round frees at least one trace
-        count = connection.execute("SELECT COUNT(*) FROM traces").fetchone()[0]
-        size = _file_bytes(connection)
-        if count <= 1 or (count <= max_traces and size <= max_bytes):
-            return
-        oldest = connection.execute(
-            "SELECT trace_id, payload FROM traces ORDER BY updated, trace_id LIMIT ?",
-            (count - 1,),
-        )
-        going: list[str] = []
-        excess = size - max_bytes
-        for trace_id, payload in oldest:
-            if len(going) >= count - max_traces and excess <= 0:
-                break
-            going.append(trace_id)
-            excess -= payload
-        places = ",".join("?" * len(going))
-        connection.execute(f"DELETE FROM rows WHERE trace_id IN ({places})", going)
-        connection.execute(f"DELETE FROM traces WHERE trace_id IN ({places})", going)
 
 
 @atexit.register
