@@ -84,13 +84,15 @@ class DiskStore:
         """Items that were not written: too many waiting, or a write failed."""
         self.replaced = 0
         """Times a damaged or foreign file was replaced by a fresh one."""
-        self._replaced_at: int | None = None
+        self._damage_seen = False  # by a read, told to the writer once
 
     # The caller's side: no I/O.
     def start(self) -> None:
         """Start the writer (which checks the file first); again after a fork."""
         self._queue = queue.SimpleQueue()
         self._ready.clear()
+        # After a fork the parent's lock may be held and its connection is not ours.
+        self._read_lock = threading.Lock()
         self._reader = None
         self._thread = threading.Thread(
             target=self._run, name=f"saq-toolbar-store:{self.path.name}", daemon=True
@@ -165,7 +167,8 @@ class DiskStore:
                     self._reader = connect(self.path)
                 return self._reader.execute(sql, parameters).fetchall()
         except sqlite3.Error as error:
-            if damaged(error):  # the writer replaces it; meanwhile the memory answers
+            if damaged(error) and not self._damage_seen:  # the writer replaces it
+                self._damage_seen = True
                 self._queue.put(error)
             else:
                 logger.debug("could not read the store %s", self.path, exc_info=True)
@@ -173,8 +176,10 @@ class DiskStore:
 
     # The writer's side.
     def _run(self) -> None:
-        connection = self._open()
-        self._ready.set()
+        try:
+            connection = self._open()
+        finally:
+            self._ready.set()
         while True:
             batch = [self._queue.get()]
             while len(batch) < _BATCH:
@@ -182,15 +187,12 @@ class DiskStore:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            items = [item for item in batch if not isinstance(item, (_Flush, sqlite3.Error))]
-            items = [item for item in items if item is not _STOP]
-            if connection is not None and items:
-                connection = self._write(connection, items)
-            elif items:
-                self.not_written += len(items)
-            for item in batch:
-                if isinstance(item, sqlite3.Error) and connection is not None:
-                    connection = self._replace(connection, item)
+            try:
+                connection = self._handle(connection, batch)
+            except Exception:  # the writer carries on: its items are in the memory stores
+                logger.warning(
+                    "the SAQ toolbar's store %s failed a write", self.path, exc_info=True
+                )
             for item in batch:
                 if isinstance(item, _Flush):
                     item.done.set()
@@ -198,6 +200,20 @@ class DiskStore:
                 if connection is not None:
                     connection.close()
                 return
+
+    def _handle(
+        self, connection: sqlite3.Connection | None, batch: list[t.Any]
+    ) -> sqlite3.Connection | None:
+        items = [item for item in batch if not isinstance(item, (_Flush, sqlite3.Error))]
+        items = [item for item in items if item is not _STOP]
+        if connection is not None and items:
+            connection = self._write(connection, items)
+        elif items:
+            self.not_written += len(items)
+        if connection is not None and any(isinstance(item, sqlite3.Error) for item in batch):
+            connection = self._replace(connection, "damaged, as a read found")
+        self._damage_seen = False
+        return connection
 
     def _open(self) -> sqlite3.Connection | None:
         """A checked connection to the file, replacing it if it cannot be used."""
@@ -207,7 +223,7 @@ class DiskStore:
             return self._replace(None, error)
 
     def _replace(
-        self, connection: sqlite3.Connection | None, error: BaseException
+        self, connection: sqlite3.Connection | None, error: BaseException | str
     ) -> sqlite3.Connection | None:
         if connection is not None:
             connection.close()
