@@ -7,8 +7,8 @@ there for the pages and for the toolbar's history links. Several processes of on
 journal, a busy timeout, one transaction per batch.
 
 Nothing is written on the caller's thread: ``put`` only hands the item to a background
-thread, which encodes and inserts what has come in, in one transaction, and then holds
-the bounds: at most ``max_traces`` traces and ``max_bytes`` bytes of file, measured as
+thread, which lets items gather for ``LINGER`` seconds, encodes and inserts them in one
+transaction, and then holds the bounds: at most ``max_traces`` traces and ``max_bytes`` bytes of file, measured as
 SQLite counts it (``page_count * page_size``; freed pages are given back with incremental
 vacuum), the oldest traces going first.
 
@@ -27,6 +27,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 import typing as t
 import weakref
 from pathlib import Path
@@ -47,6 +48,9 @@ logger = logging.getLogger(__name__)
 MAX_PENDING = 20_000
 """Items waiting for the writer beyond this are not written (the memory store has them)."""
 _BATCH = 2_000
+LINGER = 0.1
+"""Seconds the writer lets items gather after the first: one transaction for them all, and
+no wake-up of the writer per span (each wake-up takes the GIL from the app)."""
 Encode = t.Callable[[t.Any], tuple[int, str, str]]
 """An item as (trace id, its key within the trace, its JSON body)."""
 
@@ -182,6 +186,8 @@ class DiskStore:
             self._ready.set()
         while True:
             batch = [self._queue.get()]
+            if not isinstance(batch[0], _Flush) and batch[0] is not _STOP:
+                time.sleep(LINGER)
             while len(batch) < _BATCH:
                 try:
                     batch.append(self._queue.get_nowait())
