@@ -8,9 +8,9 @@ journal, a busy timeout, one transaction per batch.
 
 Nothing is written on the caller's thread: ``put`` only hands the item to a background
 thread, which lets items gather for ``LINGER`` seconds, encodes and inserts them in one
-transaction, and then holds the bounds: at most ``max_traces`` traces and ``max_bytes`` bytes of file, measured as
-SQLite counts it (``page_count * page_size``; freed pages are given back with incremental
-vacuum), the oldest traces going first.
+transaction, and then holds the bounds: at most ``max_traces`` traces and ``max_bytes``
+bytes of file, measured as SQLite counts it (``page_count * page_size``; freed pages are
+given back with incremental vacuum), the oldest traces going first.
 
 A file that is not an SQLite database, is damaged, or was written by another version of
 this schema (``PRAGMA user_version``) is replaced by a fresh one with a warning; when even
