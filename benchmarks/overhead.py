@@ -21,6 +21,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import typing as t
 import uuid
@@ -49,6 +50,8 @@ from saq import Worker
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor
+from opentelemetry.instrumentation.saq._span_json import encode_span
+from opentelemetry.instrumentation.saq.disk_store import DiskStore
 from opentelemetry.instrumentation.saq.trace_store import TraceStore
 
 HERE = Path(__file__).resolve().parent
@@ -83,7 +86,17 @@ def after_uninstrument() -> Variant:
 
 def variants() -> list[Variant]:
     with_store = sdk_provider(sampled=True)
-    with_store.add_span_processor(TraceStore())
+    # The store as the toolbar installs it by default: writing behind to a file on disk.
+    store = TraceStore()
+    disk = DiskStore(
+        Path(tempfile.mkdtemp(prefix="saq-bench-")) / "traces.sqlite3",
+        encode_span,
+        max_traces=store.max_traces,
+        max_bytes=store.max_bytes,
+    )
+    disk.start()
+    store.keep_on_disk(disk)
+    with_store.add_span_processor(store)
     # Metrics go to the API's no-op meter unless the set-up says otherwise, as they do in
     # an app that configured tracing only.
     return [

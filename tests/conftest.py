@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import typing as t
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,10 @@ from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor
 from tests.servers import RedisServer, postgres_server
+
+# The toolbar's stores keep to memory in tests unless a test gives them a folder: tests share
+# a working directory, and one test's traces must not show on another's pages.
+os.environ.setdefault("OTEL_PYTHON_SAQ_TOOLBAR_STORE", "memory")
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,10 @@ first evicts the oldest traces, and every eviction is counted (``evicted_traces`
 logged once. A resource or scope that many received spans share is counted once (see
 ``shared``); those of this process's spans are its provider's and tracers', not counted.
 Requires the SDK (the ``sdk`` extra); the instrumentation itself does not.
+
+With ``keep_on_disk(disk)`` the spans it keeps are also written, behind, to a
+``DiskStore`` (the debug toolbar does so in development): reads then answer from the file
+as well, so traces outlive the process and other processes' spans show up too.
 """
 
 from __future__ import annotations
@@ -36,12 +40,15 @@ from opentelemetry.instrumentation.saq._memory import (
     PartValue,
     estimated_bytes,
 )
+from opentelemetry.instrumentation.saq._span_json import persisted_spans
 
 if t.TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import Span
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from opentelemetry.instrumentation.saq.disk_store import DiskStore
 
     Part = t.TypeVar("Part", Resource, InstrumentationScope)
 
@@ -90,6 +97,7 @@ class TraceStore(SpanProcessor):
         self._by_value: dict[PartValue, HeldPart] = {}
         self._resources = 0
         self._lock = threading.Lock()
+        self._disk: DiskStore | None = None
         self._warned = False
         self.estimated_bytes = 0
         """The memory the kept spans hold, in bytes, counting each span (see
@@ -102,10 +110,19 @@ class TraceStore(SpanProcessor):
         self.evicted_spans = 0
         """Spans that went with the evicted traces."""
 
+    def keep_on_disk(self, disk: DiskStore | None) -> None:
+        """Write the spans kept from now on to ``disk`` too (None: memory only), and read
+        it back: ``get_trace``, ``trace_ids`` and ``in`` then see the traces it holds,
+        those of earlier and other processes included. See ``persisted_spans``."""
+        self._disk = disk
+
     def stats(self) -> dict[str, int]:
-        """The store's fill and bounds, and what it evicted and dropped, as plain data."""
+        """The store's fill and bounds, and what it evicted and dropped, as plain data
+        (with a store on disk: its traces and bytes, ``disk_traces`` and ``disk_bytes``)."""
+        disk = self._disk
+        on_disk = disk.stats() if disk is not None else {}
         with self._lock:
-            return {
+            return on_disk | {
                 "traces": len(self._traces),
                 "max_traces": self.max_traces,
                 "estimated_bytes": self.estimated_bytes,
@@ -143,11 +160,14 @@ class TraceStore(SpanProcessor):
                 self.estimated_bytes += TRACE_BYTES
             else:
                 self._traces.move_to_end(trace_id)
-            if not self._keep(trace_id, spans, span, size):
+            kept = self._keep(trace_id, spans, span, size)
+            if not kept:
                 self.dropped_spans += 1
             full = len(self._traces) > self.max_traces or self.estimated_bytes > self.max_bytes
             if full:
                 self._evict()
+        if kept and self._disk is not None:
+            self._disk.put(span)  # written behind, by the disk store's own thread
         if full and not self._warned:
             self._warn_once()
 
@@ -276,6 +296,7 @@ class TraceStore(SpanProcessor):
         the oldest go first to make room, as for the app's own.
         """
         kept = 0
+        kept_spans: list[ReadableSpan] = []
         seen: dict[int, set[int]] = {}  # span ids per trace, built once per call
         spans_sized = [(span, estimated_bytes(span)) for span in spans]
         # Their resources and scopes, sized (and hashed) before the lock.
@@ -284,6 +305,16 @@ class TraceStore(SpanProcessor):
             for part in (span.resource, span.instrumentation_scope):
                 if id(part) not in sized:
                     sized[id(part)] = HeldPart(part)
+        # A trace held only on disk (written before a reload, or by another process of the
+        # app) is held too: its remote spans are kept, not refused (the disk dedupes ids).
+        disk = self._disk
+        if disk is not None:
+            ids_sent = {span.context.trace_id for span, _ in spans_sized if span.context}
+            on_disk = {
+                trace_id for trace_id in ids_sent if trace_id not in start and trace_id in disk
+            }
+            if on_disk:
+                start = {*on_disk, *(trace_id for trace_id in ids_sent if trace_id in start)}
         with self._lock:
             for span, size in spans_sized:
                 context = span.context
@@ -309,40 +340,69 @@ class TraceStore(SpanProcessor):
                     self.dropped_spans += 1
                     continue
                 ids.add(context.span_id)
+                kept_spans.append(span)
                 kept += 1
             full = len(self._traces) > self.max_traces or self.estimated_bytes > self.max_bytes
             if full:
                 self._evict()
+        if disk is not None:
+            for span in kept_spans:
+                disk.put(span)
         if full and not self._warned:
             self._warn_once()
         return kept
 
     def shutdown(self) -> None:
-        """Forget every span (the SDK calls it when the provider shuts down)."""
+        """Write what waits for the disk, then forget every span held in memory (the SDK
+        calls it when the provider shuts down)."""
+        self.force_flush()
         self.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Nothing to flush: the store exports nothing. Always True."""
-        return True
+        """Write what waits for the disk, within the timeout (says whether all of it was);
+        True when the store keeps nothing on disk."""
+        disk = self._disk
+        return disk.flush(timeout_millis / 1000) if disk is not None else True
 
     # Reading
     def get_trace(self, trace_id: int) -> list[ReadableSpan]:
-        """The finished spans of one trace, in the order they ended (a copy)."""
+        """The finished spans of one trace, in the order they ended (a copy); with a store
+        on disk, those it holds first (of earlier and other processes too)."""
         with self._lock:
-            return list(self._traces.get(trace_id, ()))
+            spans = list(self._traces.get(trace_id, ()))
+        disk = self._disk
+        return spans if disk is None else persisted_spans(disk, trace_id, spans)
 
     def trace_ids(self) -> list[int]:
         """Trace ids, most recently updated last."""
+        disk = self._disk
         with self._lock:
-            return list(self._traces)
+            if disk is None:
+                return list(self._traces)
+            # When each trace last changed here: its newest span's end (no clock read per span).
+            in_memory = {
+                trace_id: spans[-1].end_time or 0
+                for trace_id, spans in self._traces.items()
+                if spans
+            }
+        ages = dict(disk.traces())  # those of this process written there too
+        return sorted(
+            in_memory.keys() | ages.keys(),
+            key=lambda trace_id: max(ages.get(trace_id, 0), in_memory.get(trace_id, 0)),
+        )
 
     def __len__(self) -> int:
+        if self._disk is not None:
+            return len(self.trace_ids())
         with self._lock:
             return len(self._traces)
 
     def __contains__(self, trace_id: object) -> bool:
         with self._lock:
-            return trace_id in self._traces
+            if trace_id in self._traces:
+                return True
+        disk = self._disk
+        return disk is not None and trace_id in disk
 
     def clear(self) -> None:
         """Forget every span, and the resources and scopes they pointed to."""

@@ -18,6 +18,8 @@ arguments (which may hold secrets), and the attempt's span already tells its out
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import sys
 import threading
@@ -29,6 +31,7 @@ from collections import OrderedDict
 from opentelemetry import trace
 
 if t.TYPE_CHECKING:
+    from opentelemetry.instrumentation.saq.disk_store import DiskStore
     from opentelemetry.instrumentation.saq.trace_store import TraceStore
 
 __all__ = ["LogLine", "LogStore", "capture", "keep", "log_store", "release"]
@@ -71,6 +74,23 @@ class LogLine:
         }
 
 
+def encode_line(line: LogLine) -> tuple[int, str, str]:
+    """The line as the disk store keeps it: (trace id, a digest of it, JSON)."""
+    body = json.dumps(dataclasses.asdict(line) | {"trace_id": None}, separators=(",", ":"))
+    return line.trace_id, hashlib.blake2b(body.encode(), digest_size=12).hexdigest(), body
+
+
+def _read_line(trace_id: int, body: str) -> LogLine | None:
+    """A line ``encode_line`` wrote, or None for anything else (the file is not ours only)."""
+    try:
+        fields = json.loads(body)
+        line = LogLine(**(fields | {"trace_id": trace_id}))
+        ok = isinstance(line.message, str) and isinstance(line.time_ns, int)
+        return line if ok and isinstance(line.span_id, int) else None
+    except Exception:
+        return None
+
+
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -109,12 +129,24 @@ class LogStore:
         self.held_bytes = 0
         """The memory the kept lines hold, in bytes (see ``line_bytes``)."""
         self._lock = threading.Lock()
+        self._disk: DiskStore | None = None
         self.dropped_lines = 0
         """Lines not kept because their trace had all it may keep."""
+
+    def keep_on_disk(self, disk: DiskStore | None) -> None:
+        """Write the lines kept from now on to ``disk`` too (None: memory only); ``lines``
+        then reads it back, so lines outlive the process (see ``TraceStore.keep_on_disk``)."""
+        self._disk = disk
 
     def add(self, line: LogLine) -> bool:
         """Keep ``line`` if its trace may keep one more, evicting the oldest traces to stay
         within the bounds; says whether it was kept. Never raises for a full store."""
+        kept = self._add(line)
+        if kept and self._disk is not None:
+            self._disk.put(line)  # written behind, by the disk store's own thread
+        return kept
+
+    def _add(self, line: LogLine) -> bool:
         size = line_bytes(line)
         with self._lock:
             if size + _TRACE_BYTES > self.max_bytes:
@@ -151,6 +183,13 @@ class LogStore:
         """The trace's lines, oldest first (a copy)."""
         with self._lock:
             found = list(self._traces.get(trace_id, ()))
+        disk = self._disk
+        if disk is not None:  # written by this process or another, before or since
+            rows = disk.rows(trace_id)
+            if rows:
+                written = {key for key, _ in rows}
+                found = [line for line in found if encode_line(line)[1] not in written]
+                found += filter(None, (_read_line(trace_id, body) for _, body in rows))
         found.sort(key=lambda line: line.time_ns)
         return found
 

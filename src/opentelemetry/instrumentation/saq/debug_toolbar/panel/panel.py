@@ -34,6 +34,8 @@ from opentelemetry.instrumentation.saq.debug_toolbar.panel.refresher import (
 )
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import (
     attach_store,
+    open_disk_stores,
+    store_folder,
     trace_store,
     tracer,
 )
@@ -131,6 +133,13 @@ class SAQPanel(Panel):
     """A function enqueued this many times one after another in a request (each call
     awaited before the next) gets a note: ``asyncio.gather`` of the enqueues sends them
     concurrently, still without waiting for the jobs (``queue.map`` would wait for them)."""
+    keep_on_disk: t.ClassVar[bool] = True
+    """Keep traces and their log lines in files too, so that they outlive a reload or a
+    crash of the app's process and are shared by its processes (``--workers``); False
+    keeps them in memory only (so does ``OTEL_PYTHON_SAQ_TOOLBAR_STORE=memory``)."""
+    store_path: t.ClassVar[str | None] = None
+    """The folder of those files; by default ``OTEL_PYTHON_SAQ_TOOLBAR_STORE``, else
+    ``.saq-toolbar`` in the working directory (it ignores itself in git)."""
     capture_logs: t.ClassVar[bool] = True
     """Keep the log records written while a job runs in this process, under its attempt."""
 
@@ -149,6 +158,11 @@ class SAQPanel(Panel):
             attach_store(install_provider=self.install_tracer_provider)
         except Exception:
             logger.warning("the SAQ panel could not attach its span store", exc_info=True)
+        try:
+            if self.keep_on_disk:
+                open_disk_stores(store_folder(self.store_path))
+        except Exception:
+            logger.warning("the SAQ panel keeps traces in memory only", exc_info=True)
         _panels.add(self)
         self.open()
         try:
