@@ -23,7 +23,8 @@ Advised = t.Callable[[Queue, list[str]], t.Awaitable[t.Any]]
 
 def page_gather() -> Advised:
     """The page's one line of advice, as an async function of ``queue`` and ``recipients``."""
-    line = block(PAGE, "python", "jobs = await asyncio.gather(*(queue.enqueue(").source
+    advice = block(PAGE, "python", "jobs = await asyncio.gather(*(queue.enqueue(").source
+    (line,) = [line + "\n" for line in advice.splitlines() if "asyncio.gather(" in line]
     source = "async def advised(queue, recipients):\n" + textwrap.indent(line, "    ")
     source += "    return jobs\n"
     scope: dict[str, t.Any] = {"asyncio": asyncio}

@@ -39,6 +39,7 @@ class Block(t.NamedTuple):
     language: str
     source: str
     not_run: str | None  # why, when the block is marked
+    invisible: bool  # <!-- invisible-code-block: python -->: the test's, not the reader's
 
     @property
     def file(self) -> str | None:
@@ -82,7 +83,8 @@ def blocks(page: Path, language: str | None = None) -> Iterator[Block]:
         document = Document.parse(str(page), CodeBlockParser(lang))
         for example in document:
             marker = _not_run_marker(document, example.start)
-            found.append(Block(page, example.line, lang, str(example.parsed), marker))
+            invisible = document.text.startswith("<!--", example.start)
+            found.append(Block(page, example.line, lang, str(example.parsed), marker, invisible))
     yield from sorted(found, key=lambda block: block.line)
 
 

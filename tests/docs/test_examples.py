@@ -30,7 +30,7 @@ from sybil import Document, Example
 from sybil.parsers.myst import CodeBlockParser
 
 from opentelemetry.instrumentation.saq import SAQInstrumentor
-from tests.docs.blocks import FILE_COMMENT, ROOT, NotRunParser, pages
+from tests.docs.blocks import FILE_COMMENT, ROOT, NotRunParser, blocks, pages
 from tests.otlp_receiver import ReceivedSpan, otlp_receiver
 
 pytestmark = pytest.mark.examples
@@ -190,3 +190,64 @@ def test_every_example_of_the_page_runs(
     assert counts["run"] + counts["marked"] == sum(
         1 for _ in Document.parse(str(page), *PARSERS[:2])
     )
+
+
+# The names a page's examples are given (test_every_example_of_the_page_runs), typed, on
+# one line, so that each block can sit at its own line of the page.
+GIVEN = (
+    "import typing; import saq; import opentelemetry.sdk.trace; "
+    "import opentelemetry.sdk.trace.export.in_memory_span_exporter as _memory; "
+    "queue: saq.Queue; provider: opentelemetry.sdk.trace.TracerProvider; "
+    "exporter: _memory.InMemorySpanExporter; received: typing.Any\n"
+)
+
+
+def _typed_sources(page: Path, root: Path) -> None:
+    """The page's Python blocks the reader sees, as mypy reads them: each file block as
+    its file, the others as one module of the page; every block at its line of the page."""
+    module = [GIVEN]
+    for code in blocks(page, "python"):
+        if code.invisible:  # the test's own checks, with top-level async with
+            continue
+        if code.file:
+            target = root / code.file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            for package in Path(code.file).parents:
+                if package != Path("."):
+                    (root / package / "__init__.py").touch()
+            target.write_text(GIVEN + "\n" * (code.line - 1) + code.source, encoding="utf-8")
+            module.append(f"from {code.file.removesuffix('.py').replace('/', '.')} import *\n")
+        else:
+            lines = sum(part.count("\n") for part in module)
+            module.append("\n" * max(code.line - lines, 0) + code.source)
+    name = re.sub(r"\W", "_", str(page.relative_to(ROOT)).removesuffix(".md"))
+    (root / f"page_{name}.py").write_text("".join(module), encoding="utf-8")
+
+
+def test_every_python_example_type_checks(tmp_path: Path) -> None:
+    """mypy on every Python block, the marked ones too; pages whose blocks are files of a
+    package (``myapp/``) each in a directory of their own, as each is its own project."""
+    from mypy import api
+
+    roots: list[Path] = []
+    for page in pages():
+        has_files = any(code.file for code in blocks(page, "python"))
+        root = tmp_path / (page.stem if has_files else "pages")
+        if root not in roots:
+            roots.append(root)
+            root.mkdir()
+        _typed_sources(page, root)
+    for root in roots:
+        stdout, stderr, status = api.run(
+            [
+                # Not the project's strict configuration: the reader's code, as written.
+                "--config-file=",
+                "--check-untyped-defs",
+                "--disable-error-code=top-level-await",
+                "--disable-error-code=no-redef",
+                "--cache-dir",
+                str(tmp_path / ".mypy_cache"),
+                str(root),
+            ]
+        )
+        assert status == 0, stdout + stderr
