@@ -44,3 +44,17 @@ intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 
 html_theme = "furo"
 html_title = "opentelemetry-instrumentation-saq"
+
+# Names of other projects in signatures and type hints (no network, so no intersphinx):
+# written as text, not links. Type hints imported under TYPE_CHECKING reach autodoc as
+# bare names (``RequestContext``) or with the module's alias (``t.Any``).
+nitpick_ignore_regex = [
+    ("py:class", r"(opentelemetry\.(trace|metrics|context|sdk|util)|saq|litestar)\..*"),
+    ("py:class", r"opentelemetry\.instrumentation\.instrumentor\.BaseInstrumentor"),
+    ("py:class", r"(debug_toolbar|starlette|logging|config\.app|t)\..*"),
+    (
+        "py:class",
+        r"AppConfig|Context|DebugToolbar|DebugToolbarConfig|Part|ReadableSpan|RequestContext"
+        r"|Route|Router|Span|Starlette",
+    ),
+]

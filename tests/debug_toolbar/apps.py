@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import typing as t
 
@@ -42,7 +43,13 @@ async def flaky_once(ctx: Ctx) -> str:
     return "ok"
 
 
-FUNCTIONS = [send_email, flaky_report, slow, flaky_once]
+async def noisy_report(ctx: Ctx) -> None:
+    # One warning of 4,000 characters (a dumped payload), and a short one after it.
+    logging.getLogger("tests.jobs.noisy").warning("payload: %s", "x" * 3_991)
+    logging.getLogger("tests.jobs.noisy").warning("report sent anyway")
+
+
+FUNCTIONS = [send_email, flaky_report, slow, flaky_once, noisy_report]
 
 
 async def enqueue_signup(queue: Queue) -> None:
@@ -101,6 +108,18 @@ def litestar_app(
         await queue.enqueue("slow", seconds=seconds)
         return "<html><body><h1>slow page</h1></body></html>"
 
+    @get("/later-page", media_type=MediaType.HTML)
+    async def later_page(seconds: int = 3600) -> str:
+        await queue.enqueue(
+            "send_email", to="later@example.com", scheduled=int(time.time()) + seconds
+        )
+        return "<html><body><h1>later page</h1></body></html>"
+
+    @get("/noisy")
+    async def noisy() -> dict[str, bool]:
+        await queue.enqueue("noisy_report")
+        return {"ok": True}
+
     @get("/slow")
     async def slow_job(seconds: float = 0.3) -> dict[str, bool]:
         await queue.enqueue("slow", seconds=seconds)
@@ -135,7 +154,7 @@ def litestar_app(
     if trace_pages:
         plugins.append(SAQTracePlugin())
     return Litestar(
-        [signup, page, slow_page, slow_job, tagged, retry, fan_out],
+        [signup, page, slow_page, later_page, noisy, slow_job, tagged, retry, fan_out],
         plugins=plugins,
         on_startup=[startup],
         on_shutdown=[shutdown],

@@ -4,8 +4,8 @@ The routes are read from the apps themselves, so a route added later is walked t
 path parameter and query parameter holds markup, each route is asked with its own methods
 and with others, from a host the toolbar shows itself on and from one it does not, and
 with our code failing. No answer may hold the markup as sent; an error answer is a small
-HTML page with an HTML content type, or JSON with a JSON content type on the JSON API and
-the receivers (``/api/`` and ``/v1/``).
+HTML page with an HTML content type that names its charset once, or JSON with a JSON
+content type on the JSON API and the receivers (``/api/`` and ``/v1/``).
 """
 
 from __future__ import annotations
@@ -101,6 +101,11 @@ def check(response: t.Any, route: Route, label: str) -> None:
     if response.status_code < 400:
         return
     content_type = response.headers.get("content-type", "")
+    # One media type and at most one charset: "text/html; charset=utf-8; charset=utf-8"
+    # is what a framework makes of a media type that already named its charset.
+    assert content_type.lower().count("charset=") <= 1, (label, content_type)
+    if content_type.startswith("text/"):
+        assert content_type.lower().count("charset=utf-8") == 1, (label, content_type)
     if "/api/" in route.path or "/v1/" in route.path:
         assert content_type.startswith("application/json"), (label, content_type, text[:200])
         assert isinstance(json.loads(text), dict), label

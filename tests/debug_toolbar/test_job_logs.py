@@ -152,7 +152,7 @@ def test_a_click_on_an_attempt_opens_its_story_escaped(redis_url: str) -> None:
             first.locator(".label").click()
             pane = first.locator(".detail")
             pane.wait_for(state="visible")
-            stacktrace = pane.locator("pre.stacktrace").inner_text()
+            stacktrace = pane.locator(".stacktrace").inner_text()
             logs = pane.locator(".log").all_inner_texts()
             text = pane.inner_text()
             injected = page.locator(".detail script, .detail b:text('email')").count()

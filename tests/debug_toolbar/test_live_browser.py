@@ -61,6 +61,81 @@ def test_the_open_panel_turns_a_job_complete_without_a_reopen(redis_url: str) ->
     assert summary == "1 job · 1 complete"
 
 
+def seconds_ahead(due: str) -> int:
+    """'due in 59 min 58 s, at 14:03:12' -> 3598."""
+    words = due.removeprefix("due in ").split(",")[0].split()
+    units = {"h": 3600, "min": 60, "s": 1}
+    return sum(int(n) * units[unit] for n, unit in zip(words[::2], words[1::2], strict=True))
+
+
+def test_the_docked_panel_counts_a_due_time_down(redis_url: str) -> None:
+    queue = RedisQueue.from_url(redis_url, name=f"due-{uuid.uuid4().hex[:8]}")
+    due = ".toolbar-details [data-saq-panel] .saq-due"
+    with serving(litestar_app(queue, worker=False)) as base, browser_page() as page:
+        open_docked_panel(page, base, "/later-page?seconds=1750")
+        at_first = page.inner_text(due, timeout=15_000)
+        # Nothing is clicked again, and the job's state does not change: no table reload.
+        page.wait_for_function(
+            "([selector, first]) => document.querySelector(selector).textContent !== first",
+            arg=[due, at_first],
+            timeout=10_000,
+        )
+        later = page.inner_text(due)
+
+    assert at_first.startswith("due in 29 min") and later.startswith("due in 29 min"), (
+        at_first,
+        later,
+    )
+    assert seconds_ahead(later) < seconds_ahead(at_first)
+    assert later.split(", at ")[1] == at_first.split(", at ")[1]  # the same moment
+
+
+def test_the_toolbars_request_page_counts_a_due_time_down(redis_url: str) -> None:
+    queue = RedisQueue.from_url(redis_url, name=f"due-page-{uuid.uuid4().hex[:8]}")
+    due = "#panel-SAQPanel [data-saq-panel] .saq-due"
+    with (
+        serving(litestar_app(queue, worker=False)) as base,
+        httpx.Client(base_url=base) as client,
+        browser_page() as page,
+    ):
+        client.get("/later-page", params={"seconds": 1750})
+        page.goto(f"{base}/_debug_toolbar/{request_id(client, '/later-page')}")
+        at_first = page.inner_text(due)
+        page.wait_for_function(
+            "([selector, first]) => document.querySelector(selector).textContent !== first",
+            arg=[due, at_first],
+            timeout=10_000,
+        )
+        later = page.inner_text(due)
+
+    assert seconds_ahead(later) < seconds_ahead(at_first), (at_first, later)
+
+
+def test_the_trace_list_says_when_a_queued_job_is_due(redis_url: str) -> None:
+    queue = RedisQueue.from_url(redis_url, name=f"due-list-{uuid.uuid4().hex[:8]}")
+    with (
+        serving(litestar_app(queue, worker=False)) as base,
+        httpx.Client(base_url=base) as client,
+        browser_page() as page,
+    ):
+        client.get("/later-page", params={"seconds": 1750})
+        trace_id = panel(client, request_id(client, "/later-page"))["trace_id"]
+        page.goto(f"{base}/_debug_toolbar/saq/")
+        row = page.locator(f'tr[data-trace-id="{trace_id}"]')
+        status = row.locator("td").nth(3)
+        at_first = status.inner_text()
+        page.wait_for_function(
+            "([selector, first]) => document.querySelector(selector).textContent.trim() !== first",
+            arg=[f'tr[data-trace-id="{trace_id}"] td:nth-child(4)', at_first],
+            timeout=10_000,
+        )
+        later = status.inner_text()
+
+    assert at_first.startswith("queued due in 29 min"), at_first
+    due_at_first, due_later = at_first.removeprefix("queued "), later.removeprefix("queued ")
+    assert seconds_ahead(due_later) < seconds_ahead(due_at_first)
+
+
 def axis_overlaps(page: t.Any) -> list[tuple[str, str]]:
     boxes = page.evaluate(_LABEL_BOXES)
     return [

@@ -56,7 +56,7 @@ def _wait_for_first_sweep(redis_url: str, name: str, proc: subprocess.Popen[byte
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not client.exists(f"saq:{name}:sweep"):
         assert proc.poll() is None, "the worker process exited"
         assert time.monotonic() < deadline, "the worker process did not start"

@@ -144,7 +144,8 @@ def test_a_subclass_watch_window_ends_a_trace_no_request_followed(
         wait_until(lambda: c.get(status_url).json()["live"] is False)
         status = c.get(status_url).json()
 
-    assert status["following"] is False and status["version"]["page"].endswith("-1")
+    # The page's version: the jobs' digest, then its spans (the send) and log lines.
+    assert status["following"] is False and status["version"]["page"].endswith("-1-0")
 
 
 def test_updates_after_the_response_reach_a_file_storage(redis_url: str, tmp_path: Path) -> None:

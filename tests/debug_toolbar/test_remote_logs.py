@@ -45,7 +45,7 @@ def page_recipe(base: str) -> tuple[dict[str, str], list[str]]:
 
 
 @contextlib.contextmanager
-def recipe_worker(redis_url: str, queue: str, base: str) -> Iterator[None]:
+def recipe_worker(redis_url: str, queue: str, base: str, **env: str) -> Iterator[None]:
     recipe, command = page_recipe(base)
     assert command == ["opentelemetry-instrument", "saq", "myapp.worker.settings"]
     environment = {
@@ -56,6 +56,7 @@ def recipe_worker(redis_url: str, queue: str, base: str) -> Iterator[None]:
         # Export soon after each job, for a short test (the SDK's defaults are 5 s and 1 s).
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "OTEL_BLRP_SCHEDULE_DELAY": "100",
+        **env,
     }
     # The page's command, with this venv's scripts and the tests' settings module.
     proc = subprocess.Popen(
@@ -107,7 +108,7 @@ def test_a_remote_jobs_logs_and_traceback_appear_under_the_right_attempt(redis_u
             first = page.locator('li.row[data-kind="process"][data-attempt="1"]')
             first.locator(".label").click()
             first.locator(".detail").wait_for(state="visible")
-            stacktrace = first.locator(".detail pre.stacktrace").inner_text()
+            stacktrace = first.locator(".detail .stacktrace").inner_text()
             logs = first.locator(".detail .log").all_inner_texts()
 
     assert_attempts_story(view)

@@ -72,6 +72,7 @@ def test_the_demo_stops_its_embedded_redis_and_removes_its_directory(
         assert "Traceback" not in log_text
     finally:
         if demo.poll() is None:
+            redis = redis or [pid for pid in _children(demo.pid) if "redis" in _command(pid)]
             demo.kill()
             demo.wait()
         for pid in redis:  # what the demo left behind, on the code this test catches

@@ -72,7 +72,7 @@ def stack() -> Iterator[tuple[str, Receiver]]:
 
 
 def _wait_until_serving(base: str, procs: list[subprocess.Popen[bytes]]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while True:
         assert all(p.poll() is None for p in procs), "a demo process exited"
         try:

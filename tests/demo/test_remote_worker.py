@@ -115,7 +115,13 @@ def test_the_demo_worker_in_another_process_shows_on_the_trace_page(
         client.get("/signup")
         trace_id = _trace_of(client, "/signup")
         view = _wait_for_view(client, trace_id, _all_exported)
-        page = client.get(f"/_debug_toolbar/saq/{trace_id}").text
+        # Followed a few seconds more after its last change, for log lines on their way.
+        deadline = time.monotonic() + 30
+        while 'data-saq-live="0"' not in (
+            page := client.get(f"/_debug_toolbar/saq/{trace_id}").text
+        ):
+            assert time.monotonic() < deadline, "the page still follows the trace"
+            time.sleep(0.5)
 
     attempts = [row for row in view["rows"] if row["kind"] == "process"]
     assert {row["service"] for row in attempts} == {"saq-demo-worker"}

@@ -202,13 +202,18 @@ GIVEN = (
 )
 
 
-def _typed_sources(page: Path, root: Path) -> None:
+def _typed_sources(page: Path, root: Path) -> dict[Path, list[range]]:
     """The page's Python blocks the reader sees, as mypy reads them: each file block as
-    its file, the others as one module of the page; every block at its line of the page."""
+    its file, the others as one module of the page; every block at its line of the page.
+    Returns the lines of the marked blocks, by the file they are in."""
+    name = re.sub(r"\W", "_", str(page.relative_to(ROOT)).removesuffix(".md"))
+    page_module = root / f"page_{name}.py"
     module = [GIVEN]
+    marked: dict[Path, list[range]] = {}
     for code in blocks(page, "python"):
         if code.invisible:  # the test's own checks, with top-level async with
             continue
+        lines = range(code.line + 1, code.line + 1 + code.source.count("\n"))
         if code.file:
             target = root / code.file
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -218,36 +223,50 @@ def _typed_sources(page: Path, root: Path) -> None:
             target.write_text(GIVEN + "\n" * (code.line - 1) + code.source, encoding="utf-8")
             module.append(f"from {code.file.removesuffix('.py').replace('/', '.')} import *\n")
         else:
-            lines = sum(part.count("\n") for part in module)
-            module.append("\n" * max(code.line - lines, 0) + code.source)
-    name = re.sub(r"\W", "_", str(page.relative_to(ROOT)).removesuffix(".md"))
-    (root / f"page_{name}.py").write_text("".join(module), encoding="utf-8")
+            written = sum(part.count("\n") for part in module)
+            module.append("\n" * max(code.line - written, 0) + code.source)
+            target = page_module
+        if code.not_run:
+            marked.setdefault(target, []).append(lines)
+    page_module.write_text("".join(module), encoding="utf-8")
+    return marked
 
 
-def test_every_python_example_type_checks(tmp_path: Path) -> None:
-    """mypy on every Python block, the marked ones too; pages whose blocks are files of a
-    package (``myapp/``) each in a directory of their own, as each is its own project."""
+def test_every_marked_python_example_type_checks(tmp_path: Path) -> None:
+    """mypy on the Python blocks that are not run (marked), in the context of their page's
+    other blocks; pages whose blocks are files of a package (``myapp/``) each in a
+    directory of their own, as each is its own project. The blocks that run are checked by
+    running them."""
     from mypy import api
 
     roots: list[Path] = []
+    marked: dict[str, list[range]] = {}  # file mypy reads: the lines of its marked blocks
     for page in pages():
         has_files = any(code.file for code in blocks(page, "python"))
         root = tmp_path / (page.stem if has_files else "pages")
         if root not in roots:
             roots.append(root)
             root.mkdir()
-        _typed_sources(page, root)
+        for path, lines in _typed_sources(page, root).items():
+            marked.setdefault(str(path), []).extend(lines)
     for root in roots:
-        stdout, stderr, status = api.run(
+        stdout, stderr, _ = api.run(
             [
                 # Not the project's strict configuration: the reader's code, as written.
                 "--config-file=",
                 "--check-untyped-defs",
                 "--disable-error-code=top-level-await",
                 "--disable-error-code=no-redef",
+                "--show-traceback",
                 "--cache-dir",
                 str(tmp_path / ".mypy_cache"),
                 str(root),
             ]
         )
-        assert status == 0, stdout + stderr
+        assert not stderr, stderr
+        errors = []
+        for line in stdout.splitlines():
+            found = re.match(r"(.+?):(\d+): error:", line)
+            if found and any(int(found[2]) in r for r in marked.get(found[1], [])):
+                errors.append(line)
+        assert not errors, "\n".join(errors)

@@ -11,36 +11,8 @@ Usage::
 
     SAQInstrumentor().instrument()
 
-Options of ``instrument()``:
-
-- ``tracer_provider``, ``meter_provider``: the providers to use instead of the global ones.
-- ``use_links``: when True, each attempt starts a new trace and only links to the
-  producer's span, instead of being its child (and linked).
-- ``record_caller``: when True, every send span carries ``code.file.path``,
-  ``code.line.number`` and ``code.function.name`` of the code that enqueued the job (the
-  debug toolbar panel records them for its requests regardless).
-- ``record_arguments``: when True, send spans carry ``saq.job.kwargs``, the job's
-  arguments as JSON with secret-looking keys redacted and long values cut. Off by
-  default: arguments can hold secrets. ``argument_policy=ArgumentPolicy(...)`` sets the
-  words that mark a key as secret and the length limits (and implies recording).
-- ``send_hook(span, job)``: called for every recording send span once the job exists,
-  before its context is written into the job; add your own attributes here.
-- ``process_hook(span, job)``: called for every recording process span when the
-  attempt starts, before the user's ``before_process`` hooks.
-  Hooks may be plain functions or coroutine functions; one that raises is logged and
-  never breaks an enqueue or a job.
-- ``queue_health``: when True, workers report their queue's health as gauges (jobs by
-  state, the oldest ready job's age, workers alive, busy slots against concurrency),
-  read once per SAQ's ``worker_info`` timer (see ``_health``).
-- ``enable_internal_instrumentation``: when True, other instrumentations (Redis, psycopg,
-  aiohttp-client) trace every call SAQ's own machinery makes, as before quiet workers: the
-  schedule, sweep, stats and abort polling, the dequeue. Off by default: a worker's
-  machinery runs with instrumentation suppressed, outside the user's code.
-- ``internal_instrumentation_in_jobs``: when False, SAQ's own calls inside a send or
-  process span (the enqueue script, the status writes after the job ran) are suppressed
-  too; by default they are traced as the span's children.
-- ``flush_timeout``: seconds a stopping worker waits for the tracer and meter providers
-  to export what they buffer (default 5; 0 turns the flush off).
+The options of ``instrument()`` are the keys of :class:`InstrumentOptions`, each documented
+there and on the options reference page.
 """
 
 from __future__ import annotations
@@ -53,17 +25,15 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from opentelemetry.instrumentation.saq import _configured, _health, _quiet
+from opentelemetry.instrumentation.saq import _configured, _health, _hooks, _propagation, _quiet
 from opentelemetry.instrumentation.saq._attributes import SCHEMA_URL
 from opentelemetry.instrumentation.saq._consumer import Consumer
 from opentelemetry.instrumentation.saq._flush import Flush, flush_timeout
-from opentelemetry.instrumentation.saq._hooks import SpanHook
 from opentelemetry.instrumentation.saq._litestar_saq import warn_if_litestar_saq_otel
 from opentelemetry.instrumentation.saq._metrics import Instruments
 from opentelemetry.instrumentation.saq._overrides import Overrides
 from opentelemetry.instrumentation.saq._patching import patch, queue_classes_defining, restore
 from opentelemetry.instrumentation.saq._producer import Producer
-from opentelemetry.instrumentation.saq._propagation import META_KEY
 from opentelemetry.instrumentation.saq._quiet import Quiet
 from opentelemetry.instrumentation.saq.arguments import ArgumentPolicy
 from opentelemetry.instrumentation.saq.package import _instruments
@@ -78,27 +48,99 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["META_KEY", "InstrumentOptions", "SAQInstrumentor", "SpanHook", "__version__"]
 
+# Defined where they are used, documented here where they are public (Sphinx reads an
+# assignment's docstring only in the module it documents).
+META_KEY = _propagation.META_KEY
+"""The key of ``job.meta`` that holds the trace context, ``job.meta["opentelemetry"]``.
+
+A flat dict of strings, written just before SAQ saves the job. Your own ``meta`` keys
+are kept; the dict is copied, never written into."""
+
+SpanHook: t.TypeAlias = _hooks.SpanHook
+"""The type of ``send_hook`` and ``process_hook``, ``hook(span, job)``.
+
+A plain function, or a coroutine function, awaited before the enqueue or the attempt
+goes on.
+
+It is called only for spans that record, with the span and SAQ's ``Job``; what it returns
+is ignored. A hook that raises is logged as a warning and never breaks the enqueue or the
+job; its exception never reaches the code that enqueued or the job function.
+"""
+
 
 class InstrumentOptions(t.TypedDict, total=False):
-    """The keyword arguments of ``SAQInstrumentor().instrument()`` (see the module's docs)."""
+    """The keyword arguments of ``SAQInstrumentor().instrument()``, all optional.
+
+    Typed, so editors and mypy check them.
+    """
 
     tracer_provider: trace.TracerProvider
+    """Where spans go, by default the global tracer provider. The API's proxy provider (what
+    ``trace.get_tracer_provider()`` returns before the SDK is set) follows the global
+    provider once it is set."""
+
     meter_provider: metrics.MeterProvider
+    """Where metrics go, by default the global meter provider. With none configured, no
+    metric work is done at all."""
+
     use_links: bool
+    """When True, each attempt starts a trace of its own, linked to the producer's send span,
+    instead of being its child (and linked). Default False."""
+
     record_caller: bool
+    """When True, every send span carries ``code.file.path``, ``code.line.number`` and
+    ``code.function.name`` of the code that enqueued the job. Default False (the debug
+    toolbar panel records them for the requests it watches regardless)."""
+
     record_arguments: bool
+    """When True, send spans carry ``saq.job.kwargs``, the job's arguments as JSON, with
+    secret-looking keys redacted and long values cut (``ArgumentPolicy()``). Default False:
+    arguments can hold secrets, and are never read unless you opt in."""
+
     argument_policy: ArgumentPolicy
+    """How ``saq.job.kwargs`` is rendered, with the words that mark a key as secret and the
+    length limits. Giving one implies ``record_arguments=True``. Default none: nothing is
+    recorded."""
+
     send_hook: SpanHook
+    """``hook(span, job)``, called for every recording send span once the job exists, before
+    its context is written into the job: add your own attributes. Default: none."""
+
     process_hook: SpanHook
+    """``hook(span, job)``, called for every recording process span when the attempt starts,
+    before SAQ's ``before_process`` hooks. Default: none."""
+
     queue_health: bool
+    """When True, workers report their queue's health as gauges (jobs by state, the oldest
+    ready job's age, workers alive, busy slots against concurrency), reading the queue once
+    per SAQ's ``worker_info`` timer, never on a job's path. Default False: nothing is read."""
+
     enable_internal_instrumentation: bool
+    """When True, other instrumentations (Redis, psycopg, aiohttp-client) trace every call
+    SAQ's own machinery makes (schedule, sweep, stats, abort polling, dequeue). Default False:
+    that machinery runs with instrumentation suppressed; the user's code never does."""
+
     internal_instrumentation_in_jobs: bool
+    """When False, SAQ's own calls inside a send or process span (the enqueue script, the
+    status writes after the job ran) are suppressed too. Default True: they are traced as
+    the span's children."""
+
     flush_timeout: float
-    skip_dep_check: bool  # BaseInstrumentor's own: instrument whatever SAQ is installed
+    """Seconds a stopping worker waits for the tracer and meter providers to export what
+    they buffer; 0 turns the flush off. Default 5. A bad value is logged and 5 used."""
+
+    skip_dep_check: bool
+    """An option of ``BaseInstrumentor``'s own. When True, instrument whatever SAQ version is
+    installed, without checking it against the supported range. Default False."""
 
 
 class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Traces SAQ enqueues and job attempts.
+    """Traces SAQ enqueues and job attempts, and records their metrics.
+
+    Call ``instrument()`` once per process, in the app and in every worker's process.
+    It never raises into your code and never changes what SAQ does: if our code fails, it
+    logs a warning on the ``opentelemetry.instrumentation.saq`` logger and SAQ carries on
+    as if uninstrumented. It never records job arguments unless asked to.
 
     Example::
 
@@ -106,10 +148,16 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
+        """The SAQ versions supported, as requirement strings (``saq >= ...``)."""
         return _instruments
 
     def instrument(self, **kwargs: Unpack[InstrumentOptions]) -> None:
-        """Instrument SAQ; see :class:`InstrumentOptions` for the keyword arguments."""
+        """Instrument SAQ; the keyword arguments are :class:`InstrumentOptions`.
+
+        Instrumenting twice does nothing the second time (a warning is logged). If SAQ
+        cannot be patched, it is left as it was, a warning is logged, and a later call may
+        try again.
+        """
         self._failed = False
         super().instrument(**kwargs)
         if self._failed:
@@ -119,11 +167,13 @@ class SAQInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._is_instrumented_by_opentelemetry = False
 
     def uninstrument(self, **kwargs: t.Any) -> None:
+        """Put back every SAQ function it wrapped (the original objects) and stop the
+        queue-health reads."""
         super().uninstrument(**kwargs)
 
     @property
     def tracer_provider(self) -> trace.TracerProvider:
-        """The provider SAQ spans go to: the one given to instrument(), or the global one."""
+        """The provider SAQ spans go to, the one given to instrument() or the global one."""
         provider: trace.TracerProvider | None = getattr(self, "_tracer_provider", None)
         return provider if provider is not None else trace.get_tracer_provider()
 

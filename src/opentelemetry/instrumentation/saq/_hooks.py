@@ -13,7 +13,7 @@ if t.TYPE_CHECKING:
 else:
     Job = t.Any  # SAQ may not be installed where this is imported; hints still resolve
 
-# A hook may be a plain function or a coroutine function.
+# Public as opentelemetry.instrumentation.saq.SpanHook, documented there.
 SpanHook = t.Callable[[Span, Job], t.Awaitable[None] | None]
 
 logger = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Public as opentelemetry.instrumentation.saq.META_KEY, documented there.
 META_KEY = "opentelemetry"
-"""The key of ``job.meta`` that holds the trace context carrier."""
 
 RETRY_DUE = "saq-retry-due"
 """Carrier entry: when the job's pending retry became due, in epoch milliseconds.

@@ -14,11 +14,16 @@ import typing as t
 __all__ = ["DEFAULT_SECRET_WORDS", "ArgumentPolicy"]
 
 DEFAULT_SECRET_WORDS = ("password", "passwd", "token", "secret", "key", "authorization", "cookie")
+"""The words that mark an argument's key as secret (matched anywhere in the key, in any case)."""
 REDACTED = "[redacted]"
 
 
 class ArgumentPolicy:
-    """How arguments are shown.
+    """How job arguments are shown on send spans (``saq.job.kwargs``) and in the panel.
+
+    It only renders a copy: it never changes the job's arguments, and never raises on a
+    value it cannot show (that value is shown by its ``repr``, cut). Nothing reads
+    arguments unless ``instrument(record_arguments=True)`` or ``argument_policy=`` asks.
 
     Args:
         secret_words: a key is redacted when it contains one of these words, in any case
@@ -44,6 +49,7 @@ class ArgumentPolicy:
         self.max_items = max_items
 
     def is_secret(self, key: object) -> bool:
+        """Whether ``key`` contains one of the secret words (in any case)."""
         return self._secret is not None and self._secret.search(str(key)) is not None
 
     def clean(self, value: t.Any, depth: int = 0) -> t.Any:

@@ -92,11 +92,11 @@ class TraceStore(SpanProcessor):
         self._lock = threading.Lock()
         self._warned = False
         self.estimated_bytes = 0
-        """The memory the kept spans hold, in bytes: each span (see ``estimated_bytes``),
-        and each resource and scope they point to, once."""
+        """The memory the kept spans hold, in bytes, counting each span (see
+        ``estimated_bytes``) and each resource and scope they point to, once."""
         self.dropped_spans = 0
-        """Spans not kept: their trace was full (by count or by memory), or one span alone
-        was larger than ``max_bytes``."""
+        """Spans not kept, because their trace was full (by count or by memory), or one
+        span alone was larger than ``max_bytes``."""
         self.evicted_traces = 0
         """Traces dropped, oldest first, to make room for new ones."""
         self.evicted_spans = 0
@@ -119,9 +119,12 @@ class TraceStore(SpanProcessor):
 
     # SpanProcessor: only on_end does work; spans are kept once they are finished.
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Does nothing: a span is kept once it has ended."""
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
+        """Keep the ended span in its trace, within the bounds; never raises into the SDK
+        (a span that does not fit is counted in ``dropped_spans``)."""
         # A span of this process points to its provider's resource and its tracer's scope,
         # which they hold anyway: they cost the store nothing, and are not counted.
         context = span.context
@@ -305,9 +308,11 @@ class TraceStore(SpanProcessor):
         return kept
 
     def shutdown(self) -> None:
+        """Forget every span (the SDK calls it when the provider shuts down)."""
         self.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Nothing to flush: the store exports nothing. Always True."""
         return True
 
     # Reading
@@ -330,6 +335,7 @@ class TraceStore(SpanProcessor):
             return trace_id in self._traces
 
     def clear(self) -> None:
+        """Forget every span, and the resources and scopes they pointed to."""
         with self._lock:
             self._traces.clear()
             self._sizes.clear()

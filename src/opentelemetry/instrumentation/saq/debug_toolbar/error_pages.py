@@ -18,7 +18,9 @@ import typing as t
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import render
 
-HTML = "text/html; charset=utf-8"
+HTML = "text/html"
+"""Both frameworks add ``; charset=utf-8`` to a ``text/`` media type (Litestar even to one
+that names its charset already, which made ``charset=utf-8; charset=utf-8``)."""
 JSON = "application/json"
 HEADERS = {"x-content-type-options": "nosniff", "cache-control": "no-store"}
 """Sent with every error answer: a browser must not sniff a JSON error into HTML."""

@@ -37,6 +37,8 @@ if t.TYPE_CHECKING:
     from litestar.handlers.base import BaseRouteHandler
     from litestar.handlers.http_handlers import HTTPRouteHandler
 
+__all__ = ["SAQTracePlugin", "trace_router"]
+
 logger = logging.getLogger(__name__)
 
 

@@ -34,6 +34,8 @@ if t.TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import Receive, Scope, Send
 
+__all__ = ["mount_trace_pages", "trace_routes"]
+
 logger = logging.getLogger(__name__)
 Endpoint = t.Callable[["Request"], t.Awaitable[Response]]
 

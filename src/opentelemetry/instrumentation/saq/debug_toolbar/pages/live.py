@@ -2,12 +2,13 @@
 
 The spec asks for polling, not a push channel: the docked panel and the trace page ask
 ``status(trace_id)`` once a second while they are open, redraw when its ``version``
-differs from the one they show, and stop when ``live`` turns false: every job final and
-every attempt's spans here, or the panel's watch window over.
+differs from the one they show, and stop when ``live`` turns false: every job final,
+every attempt's spans here and no log line expected any more (``late_logs``), or the
+panel's watch window over.
 
 Two versions, one per reader. ``jobs`` changes when a job's state as the panel shows it
-changes; ``page`` also changes when a span of the trace arrives (from this process or a
-worker elsewhere), since the page draws spans.
+changes; ``page`` also changes when a span or a log line of the trace arrives (from this
+process or a worker elsewhere), since the page draws both.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import time
 import typing as t
 
-from opentelemetry.instrumentation.saq.debug_toolbar.pages import expected, trace_view
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import expected, late_logs, trace_view
 from opentelemetry.instrumentation.saq.debug_toolbar.panel import refresher
+from opentelemetry.instrumentation.saq.debug_toolbar.panel.job_logs import log_store
 from opentelemetry.instrumentation.saq.debug_toolbar.panel.panel import SAQPanel
 from opentelemetry.instrumentation.saq.debug_toolbar.panel.panel_view import jobs_version
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
@@ -28,8 +30,10 @@ POLL_SECONDS = 1.0
 """How often an open panel or page asks (the refresher reads the queues twice as often)."""
 
 
-def page_version(entries: t.Iterable[t.Mapping[str, t.Any]], spans: list[ReadableSpan]) -> str:
-    return f"{jobs_version(entries)}-{len(spans)}"
+def page_version(
+    entries: t.Iterable[t.Mapping[str, t.Any]], spans: list[ReadableSpan], log_lines: int
+) -> str:
+    return f"{jobs_version(entries)}-{len(spans)}-{log_lines}"
 
 
 class Watch(t.NamedTuple):
@@ -60,11 +64,13 @@ def watch(trace_id: int, spans: list[ReadableSpan]) -> Watch:
         window_open = time.time() - start < refresher.watch_seconds(SAQPanel.watch_seconds)
     unfinished = bool(spans) and bool(trace_view.summary(trace_id, spans, known)["unfinished"])
     checked_ago = time.time() - followed.checked_at if following and followed else 0.0
+    log_lines = len(log_store().lines(trace_id))
+    settling = bool(spans) and late_logs.settling(trace_id, spans, log_lines)
     return Watch(
-        live=window_open and (following or unfinished or bool(awaiting)),
+        live=window_open and (following or unfinished or bool(awaiting) or settling),
         following=following,
         jobs=jobs_version(entries),
-        page=page_version(entries, spans),
+        page=page_version(entries, spans, log_lines),
         checked_ago=max(0.0, round(checked_ago, 3)),
         awaiting_spans=awaiting,
     )

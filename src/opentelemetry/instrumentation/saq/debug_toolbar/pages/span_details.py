@@ -11,6 +11,7 @@ from __future__ import annotations
 import typing as t
 
 from opentelemetry.semconv.attributes.exception_attributes import EXCEPTION_STACKTRACE
+from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 from opentelemetry.trace import SpanKind
 
 from opentelemetry.instrumentation.saq._attributes import (
@@ -116,6 +117,7 @@ def add_details(
         own.setdefault(f"{line.span_id:016x}", []).append(line)
     in_attempt = {f"{k:016x}": v for k, v in lines_by_attempt(spans, lines).items()}
     names = {span_id: span.name for span_id, span in by_id.items()}
+    services = {span_id: _service(span) for span_id, span in by_id.items()}
     for row in rows:
         span = by_id.get(row.get("id") or "")
         if span is None:
@@ -128,6 +130,8 @@ def add_details(
                 **line.as_dict(),
                 "at_ms": _ms(line.time_ns - start),
                 "span": names.get(f"{line.span_id:016x}"),
+                # Another process's word that a line was written in this span: who said so.
+                "span_service": services.get(f"{line.span_id:016x}"),
             }
             for line in found[:MAX_LOGS_SHOWN]
         ]
@@ -145,6 +149,11 @@ def _event(event: t.Any, span_start: int) -> dict[str, t.Any]:
             key: list(v) if isinstance(v, tuple) else v for key, v in attributes.items()
         },
     }
+
+
+def _service(span: ReadableSpan) -> str | None:
+    name = span.resource.attributes.get(SERVICE_NAME) if span.resource is not None else None
+    return str(name) if name else None
 
 
 def _ms(ns: int) -> float:

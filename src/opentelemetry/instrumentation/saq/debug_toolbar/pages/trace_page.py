@@ -12,10 +12,12 @@ import time
 import typing as t
 
 from opentelemetry.instrumentation.saq._status import QUEUED
-from opentelemetry.instrumentation.saq.debug_toolbar.pages import trace_layout
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import trace_layout, tracebacks
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.templating import due, render
 
+PREVIEW_CHARS = 300
+PREVIEW_LINES = 3
 LEGEND = (
     ("request", "request"),
     ("request-span", "span in the request"),
@@ -29,13 +31,20 @@ LEGEND = (
 
 def render_list(traces: list[dict[str, t.Any]], store: dict[str, int] | None = None) -> str:
     """Recent traces with SAQ jobs, newest first, and what the TraceStore evicted."""
+    now = time.time()
     return render(
         "trace_list.html",
         title="SAQ traces",
         prefix=PAGE_PREFIX,
         store=store or {},
+        now=now,
         traces=[
-            {**trace, "title": _request_title(trace), "clock": _clock(trace["started_at"])}
+            {
+                **trace,
+                "title": _request_title(trace),
+                "clock": _clock(trace["started_at"]),
+                "due": due(trace["due_at"], now) if trace.get("due_at") else None,
+            }
             for trace in traces
         ],
     )
@@ -102,6 +111,18 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
                 "awaiting_spans": bool(row.get("awaiting_spans")),
                 "title": _bar_title(row, hint or row.get("hint")),
                 "key": _row_key(row, seen),
+                "events": [
+                    {**event, "traceback": tracebacks.parse(event.get("stacktrace"))}
+                    for event in row.get("events") or ()
+                ],
+                "logs": [
+                    {
+                        **line,
+                        "traceback": tracebacks.parse(line.get("exception")),
+                        "preview": _preview(str(line.get("message") or "")),
+                    }
+                    for line in row.get("logs") or ()
+                ],
             }
         )
     return {
@@ -121,6 +142,15 @@ def trace_model(view: dict[str, t.Any]) -> dict[str, t.Any]:
         "ticks": trace_layout.ticks(axis),
         "gaps": trace_layout.gaps(axis),
     }
+
+
+def _preview(message: str) -> str | None:
+    """The start of a long log message, shown until a click asks for all of it (a 4,000
+    character message is a wall in the attempt's pane); None for a short one."""
+    lines = message.split("\n")
+    if len(message) <= PREVIEW_CHARS and len(lines) <= PREVIEW_LINES:
+        return None
+    return "\n".join(lines[:PREVIEW_LINES])[:PREVIEW_CHARS].rstrip() + "…"
 
 
 def _bar_title(row: t.Mapping[str, t.Any], hint: str | None) -> str:

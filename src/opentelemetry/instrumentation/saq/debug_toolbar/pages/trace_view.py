@@ -91,6 +91,7 @@ def summary(
         "worst_status": _worst(jobs.values()),
         "retries": _retries(spans),
         "unfinished": any(state not in FINAL for state in jobs.values()),
+        "due_at": _next_due(spans, jobs),
         "services": sorted({s for s in map(_service, spans) if s}),
         "started_at": start / 1e9,
         "page": page_path(trace_id),
@@ -284,6 +285,9 @@ def _pending_row(
         shown,
     )
     row["pending"] = not final
+    # The attempt the row stands for: the one the queue says ran, else the one it waits for.
+    attempts = int((entry or {}).get("attempts") or 0)
+    row["attempt"] = attempts if ran and status != _status.QUEUED else attempts + 1
     if due and not ran:
         # Waiting for its time is not queue wait: the axis may compress it.
         row["due_at"], row["compressible"] = scheduled, True
@@ -381,6 +385,20 @@ def _job_states(spans: list[ReadableSpan], known: Known) -> dict[str, str]:
             retrying = status == _status.QUEUED and entry.get("attempts")
             states[key] = (attempt, _status.RETRYING if retrying else status)
     return {key: state for key, (_, state) in states.items()}
+
+
+def _next_due(spans: list[ReadableSpan], states: dict[str, str]) -> int | None:
+    """When the first of the trace's queued jobs scheduled ahead is due (epoch seconds)."""
+    now = time.time()
+    due = [
+        scheduled
+        for span in spans
+        if span.kind is SpanKind.PRODUCER
+        and states.get(t.cast(str, (span.attributes or {}).get(SAQ_JOB_KEY))) == _status.QUEUED
+        and isinstance(scheduled := (span.attributes or {}).get(SAQ_JOB_SCHEDULED), int)
+        and scheduled > now
+    ]
+    return min(due, default=None)
 
 
 def _retries(spans: list[ReadableSpan]) -> int:

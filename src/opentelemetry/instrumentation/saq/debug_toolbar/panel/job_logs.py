@@ -54,8 +54,11 @@ class LogLine:
     logger: str
     message: str
     exception: str | None = None
+    service: str | None = None
+    """The service.name of the process that sent the line, or None when written in this one."""
 
     def as_dict(self) -> dict[str, t.Any]:
+        """The line as the pages' JSON API sends it (ids in hex)."""
         return {
             "span_id": f"{self.span_id:016x}",
             "time_ns": self.time_ns,
@@ -63,6 +66,7 @@ class LogLine:
             "logger": self.logger,
             "message": self.message,
             "exception": self.exception,
+            "service": self.service,
         }
 
 
@@ -108,6 +112,8 @@ class LogStore:
         """Lines not kept because their trace had all it may keep."""
 
     def add(self, line: LogLine) -> bool:
+        """Keep ``line`` if its trace may keep one more, evicting the oldest traces to stay
+        within the bounds; says whether it was kept. Never raises for a full store."""
         size = line_bytes(line)
         with self._lock:
             if size + _TRACE_BYTES > self.max_bytes:
@@ -148,6 +154,7 @@ class LogStore:
         return found
 
     def clear(self) -> None:
+        """Forget every line."""
         with self._lock:
             self._traces.clear()
             self._bytes.clear()
@@ -158,6 +165,7 @@ _store = LogStore()
 
 
 def log_store() -> LogStore:
+    """The process's one LogStore, which the panel and the trace pages read."""
     return _store
 
 

@@ -97,7 +97,14 @@ class RequestJobs:
 
 
 class SAQPanel(Panel):
-    """Every job the request enqueued, and what became of it."""
+    """Every job the request enqueued, and what became of it: the toolbar's "Background
+    Tasks" panel.
+
+    Its settings are class attributes: set them on a subclass and list that subclass in
+    ``extra_panels``. Serving a request never changes the app's tracer provider or where its
+    log lines go, and a failure of ours never breaks the request: it is logged, and the
+    panel says so.
+    """
 
     panel_id = "SAQPanel"
     title = "Background Tasks"
@@ -107,6 +114,7 @@ class SAQPanel(Panel):
     show_arguments: t.ClassVar[bool] = True
     """Show job arguments (redacted and truncated by ``argument_policy``)."""
     argument_policy: t.ClassVar[ArgumentPolicy] = ArgumentPolicy()
+    """How the arguments are shown, secret-looking keys redacted and long values cut."""
     lookup_timeout: t.ClassVar[float] = 0.25
     """Seconds to wait for a queue when reading the state of jobs run elsewhere."""
     watch_seconds: t.ClassVar[float] = 300.0

@@ -32,6 +32,7 @@ def panel_view(stats: Stats) -> dict[str, t.Any]:
         "live": hex_id and any(job["status"] not in TERMINAL for job in jobs),
         "version": jobs_version(entries),
         "status_url": status_path(trace_id) if hex_id else "",
+        "now": now,  # the page counts due times down from the server's clock
         "summary": str(stats.get("summary") or plural(len(jobs), "job")),
         "notes": [str(note) for note in _list(stats.get("notes"))],
         "issues": [str(issue) for issue in _list(stats.get("issues"))],
@@ -82,6 +83,7 @@ def _job(job: Stats, now: float) -> dict[str, t.Any]:
         "enqueued_at": str(job["enqueued_at"]) if job.get("enqueued_at") else None,
         "duplicate": bool(job.get("duplicate")),
         "due": _due(job, status, now),
+        "due_at": _number(job.get("scheduled")),
         "is_duplicate": bool(job.get("is_duplicate")),
         "is_repeated": bool(job.get("is_repeated")),
         "key": str(job.get("key") or ""),

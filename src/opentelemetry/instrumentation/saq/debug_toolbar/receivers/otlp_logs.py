@@ -26,6 +26,7 @@ from opentelemetry.semconv.attributes.exception_attributes import (
     EXCEPTION_STACKTRACE,
     EXCEPTION_TYPE,
 )
+from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
 from opentelemetry.instrumentation.saq.debug_toolbar.panel import job_logs
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp, otlp_limits, receiver
@@ -35,6 +36,7 @@ if t.TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
     from opentelemetry.sdk.trace import SpanLimits
 
 # OTLP severity numbers (1-24) in steps of four, named as Python's logging names them, so
@@ -87,9 +89,10 @@ def log_lines(request: ExportLogsServiceRequest) -> tuple[list[job_logs.LogLine]
     # A record's attributes are bounded as a span's are (the SDK's limits, read once).
     limits = otlp_limits.span_limits()
     for resource_logs in request.resource_logs:
+        service = _service(resource_logs.resource)
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
-                line = _line(record, scope_logs.scope.name, limits)
+                line = _line(record, scope_logs.scope.name, limits, service)
                 if line is None:
                     invalid += 1
                 else:
@@ -107,7 +110,18 @@ def encode_response(media_type: str, rejected: int, message: str = "") -> bytes:
     return json.dumps(json_format.MessageToDict(response)).encode()
 
 
-def _line(record: LogRecord, scope: str, limits: SpanLimits) -> job_logs.LogLine | None:
+UNNAMED = "a process with no service.name"
+
+
+def _service(resource: Resource) -> str:
+    """Who sent the lines, as its resource says (a line tells which process wrote it)."""
+    names = [otlp.value(pair.value) for pair in resource.attributes if pair.key == SERVICE_NAME]
+    return job_logs.clip(str(names[-1]), 200) if names and names[-1] else UNNAMED
+
+
+def _line(
+    record: LogRecord, scope: str, limits: SpanLimits, service: str
+) -> job_logs.LogLine | None:
     if len(record.trace_id) != 16 or len(record.span_id) != 8:
         return None
     trace_id = int.from_bytes(record.trace_id, "big")
@@ -130,6 +144,7 @@ def _line(record: LogRecord, scope: str, limits: SpanLimits) -> job_logs.LogLine
         logger=job_logs.clip(scope, 200),
         message=job_logs.clip(message or "", job_logs.MAX_MESSAGE_CHARS),
         exception=_exception(attributes),
+        service=service,
     )
 
 

@@ -3,7 +3,8 @@
    While the panel is open and a job is unfinished, it asks the status endpoint once a
    second and reloads the table when the jobs' version differs (polling, as the panel's
    spec asks); it says how fresh the table is and stops once every job is final, the
-   watch window is over, or the panel is closed or shows another request. */
+   watch window is over, or the panel is closed or shows another request. Due times
+   count down every second while the table is shown, from the server's clock. */
 (function () {
   "use strict";
   if (typeof DebugToolbar !== "function") return;
@@ -12,9 +13,25 @@
   if (typeof generic !== "function" || proto.saqPanelHooked) return;
   proto.saqPanelHooked = true;
 
-  function ago(seconds) {
+  function ago(seconds) { // templating.duration's words
     var whole = Math.max(0, Math.round(seconds));
-    return whole < 60 ? whole + " s" : Math.floor(whole / 60) + " min " + (whole % 60) + " s";
+    if (whole < 60) return whole + " s";
+    if (whole < 3600) return Math.floor(whole / 60) + " min " + (whole % 60) + " s";
+    return Math.floor(whole / 3600) + " h " + Math.floor((whole % 3600) / 60) + " min";
+  }
+
+  function countDown(table) { // "due in 28 s, at 14:03:12", as templating.due says it
+    var serverNow = parseFloat(table.dataset.saqNow || "0"), shownAt = Date.now();
+    var ticker = setInterval(function () {
+      if (!table.isConnected) return clearInterval(ticker);
+      var now = serverNow + (Date.now() - shownAt) / 1000;
+      table.querySelectorAll(".saq-due[data-due]").forEach(function (due) {
+        var ahead = parseFloat(due.dataset.due) - now;
+        var clock = due.textContent.replace(/^.*, at /, "");
+        due.textContent = "due " + (ahead >= 0 ? "in " + ago(ahead) : "since " + ago(-ahead)) +
+          ", at " + clock;
+      });
+    }, 1000);
   }
 
   function load(toolbar, requestId, token) {
@@ -28,6 +45,7 @@
         if (toolbar.saqFollowing !== token) return null;
         var shown = document.importNode(table, true);
         details.replaceChildren(shown);
+        countDown(shown);
         return shown;
       });
   }

@@ -1,16 +1,20 @@
 /* The trace page, live and readable (inlined by trace.html; no markup is built here).
    - Follows: while the server says the trace is live, asks its status endpoint once a
      second and redraws the header and the waterfall when the version differs; stops
-     when the status says it is final or the watch window is over (polling, not a push
-     channel, as the panel's spec asks).
+     when the status says it is final (no job, span or log line expected) or the watch
+     window is over, drawing itself once more to say which (polling, not a push channel,
+     as the panel's spec asks).
    - Says how fresh it is ("updated 2 s ago") and counts down due times.
    - Keeps axis labels from overprinting: of two that would touch at this width, the
      lower-ranked one (see trace_layout.ticks) is hidden.
+   - Lays each row's label out in the room it has: a label longer than its column runs on
+     into the track up to its bar (which sits further right), and is cut with "…" only
+     where the bar leaves no room.
    - A click on a row opens its detail pane and shows its label's whole text (a label cut
      with "…"); another click closes both: one state per row, kept in sessionStorage by
      the row's data-row-key, so open panes stay open across reloads and live redraws
      (restorePanes runs at load and after each redraw). A click inside a pane does nothing,
-     so its text can be selected. */
+     so its text can be selected; folds opened in it stay open across redraws. */
 (function () {
   "use strict";
   var body = document.body;
@@ -64,6 +68,27 @@
     });
   }
 
+  function fitLabels() {
+    var labels = Array.prototype.slice.call(document.querySelectorAll("li.row > .label"));
+    labels.forEach(function (label) { label.style.marginRight = ""; });
+    // All measured first, then all widened: one layout, not one per row.
+    var widths = labels.map(function (label) {
+      var bar = label.parentNode.querySelector(".bar");
+      if (!bar || label.classList.contains("open")) return 0; // an open label wraps whole
+      var missing = label.scrollWidth - label.clientWidth;
+      var room = bar.getBoundingClientRect().left - label.getBoundingClientRect().right - 8;
+      return missing > 0 && room > 0 ? Math.min(missing + 1, room) : 0;
+    });
+    labels.forEach(function (label, index) {
+      if (widths[index]) label.style.marginRight = -widths[index] + "px";
+    });
+  }
+
+  function layOut() {
+    fitLabels();
+    declutter();
+  }
+
   var openKey = "saq-open:" + location.pathname;
 
   function openRows() {
@@ -87,12 +112,34 @@
   function toggle(row) {
     var key = row.dataset.rowKey, open = !row.classList.contains("open");
     show(row, open);
+    fitLabels();
     var keys = openRows().filter(function (k) { return k !== key; });
     if (open) keys.push(key);
     try { sessionStorage.setItem(openKey, JSON.stringify(keys)); } catch (e) { /* private mode */ }
   }
 
+  // Folded parts a reader opened (a long log message, library frames), by their row and
+  // place in it: a redraw rebuilds them closed, and must not fold what is being read.
+  function openFolds() {
+    var open = [];
+    document.querySelectorAll("li.row[data-row-key]").forEach(function (row) {
+      row.querySelectorAll("details").forEach(function (fold, index) {
+        if (fold.open) open.push(row.dataset.rowKey + "#" + index);
+      });
+    });
+    return open;
+  }
+
+  function reopenFolds(open) {
+    document.querySelectorAll("li.row[data-row-key]").forEach(function (row) {
+      row.querySelectorAll("details").forEach(function (fold, index) {
+        if (open.indexOf(row.dataset.rowKey + "#" + index) !== -1) fold.open = true;
+      });
+    });
+  }
+
   function swap(page) {
+    var opened = openFolds();
     var fresh = new DOMParser().parseFromString(page, "text/html");
     ["header", "main"].forEach(function (part) {
       var now = document.querySelector(part), next = fresh.querySelector(part);
@@ -102,9 +149,10 @@
       body.dataset[key] = fresh.body.dataset[key];
     });
     restorePanes();
+    reopenFolds(opened);
     serverNow = parseFloat(body.dataset.saqNow || "0");
     loadedAt = Date.now();
-    declutter();
+    layOut();
   }
 
   function poll() {
@@ -127,18 +175,16 @@
         }
         checkedAt = Date.now() - 1000 * (status.checked_ago_s || 0);
         var changed = status.version.page !== body.dataset.saqVersion;
-        var next = changed
+        // Drawn once more when it stops, so that its last words are the server's ("final
+        // as shown", or why it is no longer followed), not a guess made here.
+        var stopping = !status.live && body.dataset.saqLive === "1";
+        var next = changed || stopping
           ? fetch(location.href, { cache: "no-store" }).then(function (r) { return r.text(); })
             .then(swap)
           : Promise.resolve();
         return next.then(function () {
-          live = status.live;
-          var fresh = document.querySelector("[data-saq-fresh]");
-          // A page drawn as final says why itself; one drawn live has outlived its window.
-          if (!live && fresh && body.dataset.saqLive === "1") {
-            fresh.classList.remove("live");
-            fresh.textContent = "no longer followed (the watch window is over): reload to look again";
-          }
+          // The page as drawn decides: it may have become live again since the status.
+          live = status.live || (stopping && body.dataset.saqLive === "1");
           return (status.poll_seconds || 1) * 1000;
         });
       })
@@ -154,9 +200,9 @@
     if (row && !event.target.closest(".detail")) toggle(row);
   });
   restorePanes();
-  window.addEventListener("resize", declutter);
-  window.addEventListener("load", declutter);
-  declutter();
+  window.addEventListener("resize", layOut);
+  window.addEventListener("load", layOut);
+  layOut();
   setInterval(showFreshness, 1000);
   if (live && statusUrl) setTimeout(poll, 1000);
 })();
