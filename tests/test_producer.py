@@ -273,6 +273,23 @@ async def test_each_tick_of_a_non_unique_cron_job_starts_its_own_trace(
             sends = await wait_for_spans(exporter, f"send {queue.name}", 2)
 
     assert all(send.parent is None for send in sends)
+    # What started it, for the toolbar's list of jobs: the cron expression.
+    assert [send.attributes["saq.job.cron"] for send in sends] == ["* * * * * *"] * len(sends)
     trace_ids = {send.context.trace_id for send in sends}
     assert len(trace_ids) == len(sends)
     assert start_up.get_span_context().trace_id not in trace_ids
+
+
+async def test_a_unique_cron_jobs_attempt_says_its_cron_expression(
+    queue: RedisQueue, exporter: InMemorySpanExporter
+) -> None:
+    async def every_second(ctx: dict[str, object]) -> None: ...
+
+    cron = CronJob(every_second, cron="* * * * * *")
+    async with running_worker(queue, [], cron_jobs=[cron]):
+        (attempt, *_) = await wait_for_spans(exporter, f"process {queue.name}", 1)
+
+    # No send span for a unique cron job: its attempt, a root, says what started it.
+    assert attempt.parent is None
+    assert attempt.attributes["saq.job.key"].startswith("cron:")
+    assert attempt.attributes["saq.job.cron"] == "* * * * * *"

@@ -12,7 +12,7 @@ from debug_toolbar.litestar import DebugToolbarPlugin, LitestarDebugToolbarConfi
 from fastapi import FastAPI
 from litestar import Litestar, MediaType, get
 from opentelemetry import trace
-from saq import Worker
+from saq import CronJob, Worker
 from saq.queue import Queue
 
 from opentelemetry.instrumentation.saq.debug_toolbar.litestar import SAQTracePlugin
@@ -49,7 +49,12 @@ async def noisy_report(ctx: Ctx) -> None:
     logging.getLogger("tests.jobs.noisy").warning("report sent anyway")
 
 
-FUNCTIONS = [send_email, flaky_report, slow, flaky_once, noisy_report]
+async def welcome(ctx: Ctx, *, to: str) -> None:
+    """A job that enqueues another: the email it sends is its child, not the request's."""
+    await ctx["worker"].queue.enqueue("send_email", to=to)
+
+
+FUNCTIONS = [send_email, flaky_report, slow, flaky_once, noisy_report, welcome]
 
 
 async def enqueue_signup(queue: Queue) -> None:
@@ -60,12 +65,13 @@ async def enqueue_signup(queue: Queue) -> None:
 
 
 def in_app_worker(
-    queue: Queue, functions: list[t.Any] | None = None
+    queue: Queue, functions: list[t.Any] | None = None, cron_jobs: list[CronJob] | None = None
 ) -> tuple[t.Callable[[], t.Awaitable[None]], t.Callable[[], t.Awaitable[None]]]:
     """Startup and shutdown hooks that run a real SAQ worker in the app's event loop."""
     worker = Worker(
         queue,
         functions=functions or FUNCTIONS,
+        cron_jobs=cron_jobs,
         timers={"schedule": 1, "worker_info": 10, "sweep": 60, "abort": 1},
     )
     worker.SIGNALS = []  # the test client runs the app outside the main thread
@@ -91,6 +97,7 @@ def litestar_app(
     enabled: bool = True,
     panel: t.Any = PANEL,
     trace_pages: bool = True,
+    cron_jobs: list[CronJob] | None = None,
     **toolbar: t.Any,
 ) -> Litestar:
     @get("/signup")
@@ -138,6 +145,11 @@ def litestar_app(
         await queue.enqueue("flaky_once", retries=2, retry_delay=delay)
         return {"ok": True}
 
+    @get("/welcome")
+    async def welcome_route() -> dict[str, bool]:
+        await queue.enqueue("welcome", to="new@example.com")
+        return {"ok": True}
+
     @get("/map")
     async def fan_out() -> dict[str, bool]:
         # The same token on every job: the addresses tell them apart, the token stays hidden.
@@ -148,13 +160,26 @@ def litestar_app(
     async def connect() -> None:
         await queue.connect()
 
-    startup, shutdown = in_app_worker(queue) if worker else (connect, queue.disconnect)
+    startup, shutdown = (
+        in_app_worker(queue, cron_jobs=cron_jobs) if worker else (connect, queue.disconnect)
+    )
     config = LitestarDebugToolbarConfig(enabled=enabled, extra_panels=[panel], **toolbar)
     plugins: list[t.Any] = [DebugToolbarPlugin(config)]
     if trace_pages:
         plugins.append(SAQTracePlugin())
     return Litestar(
-        [signup, page, slow_page, later_page, noisy, slow_job, tagged, retry, fan_out],
+        [
+            signup,
+            page,
+            slow_page,
+            later_page,
+            noisy,
+            slow_job,
+            tagged,
+            retry,
+            fan_out,
+            welcome_route,
+        ],
         plugins=plugins,
         on_startup=[startup],
         on_shutdown=[shutdown],

@@ -53,6 +53,22 @@ def worker_attempt(
     return list(exporter.get_finished_spans())
 
 
+def spans_without_saq(trace_id: str, service: str = "other-service") -> list[ReadableSpan]:
+    """A sender's request and a span under it, in a trace of its own: no SAQ span."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    root = SpanContext(int(trace_id, 16), 0x1234, True, TraceFlags(1))
+    context = trace.set_span_in_context(NonRecordingSpan(root))
+    tracer = provider.get_tracer("tests.other")
+    with (
+        tracer.start_as_current_span("GET /elsewhere", context=context, kind=SpanKind.SERVER),
+        tracer.start_as_current_span("SELECT users"),
+    ):
+        pass
+    return list(exporter.get_finished_spans())
+
+
 def protobuf(spans: list[ReadableSpan]) -> bytes:
     return bytes(encode_spans(spans).SerializeToString())
 

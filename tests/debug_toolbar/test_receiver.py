@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from saq.queue.redis import RedisQueue
 
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers import receiver
+from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 from tests.browser import serving
 from tests.debug_toolbar.apps import litestar_app
 from tests.debug_toolbar.otlp_payloads import (
@@ -22,6 +23,7 @@ from tests.debug_toolbar.otlp_payloads import (
     RECEIVER,
     otlp_json,
     protobuf,
+    spans_without_saq,
     worker_attempt,
 )
 from tests.debug_toolbar.toolbar_api import panel, request_id
@@ -96,11 +98,13 @@ def test_every_member_of_a_multi_member_gzip_body_is_read(redis_url: str) -> Non
     assert "process remote" in names and "render email" in names
 
 
-def test_spans_of_traces_the_app_did_not_start_are_dropped_and_counted(redis_url: str) -> None:
+def test_a_trace_without_saq_spans_the_app_did_not_start_is_refused_and_counted(
+    redis_url: str,
+) -> None:
     stranger = uuid.uuid4().hex
     before = receiver.counts.dropped_spans
     with TestClient(litestar_app(new_queue(redis_url), worker=False)) as client:
-        body = protobuf(worker_attempt(stranger, "1" * 16, "cron-job"))
+        body = protobuf(spans_without_saq(stranger))
         response = client.post(RECEIVER, content=body, headers=PROTOBUF)
         lookup = client.get(f"{API}/{stranger}")
 
@@ -109,6 +113,27 @@ def test_spans_of_traces_the_app_did_not_start_are_dropped_and_counted(redis_url
     assert answer.partial_success.rejected_spans == 2
     assert receiver.counts.dropped_spans - before == 2
     assert lookup.status_code == 404
+    assert int(stranger, 16) not in trace_store()
+
+
+def test_a_trace_with_saq_spans_the_app_did_not_start_is_kept_and_listed(
+    redis_url: str,
+) -> None:
+    """A job a script or another service enqueued, run by a worker exporting here."""
+    stranger = uuid.uuid4().hex
+    key = f"script-{uuid.uuid4().hex[:8]}"
+    with TestClient(litestar_app(new_queue(redis_url), worker=False)) as client:
+        body = protobuf(worker_attempt(stranger, "1" * 16, key))
+        response = client.post(RECEIVER, content=body, headers=PROTOBUF)
+        view = client.get(f"{API}/{stranger}").json()
+        listing = client.get(API, params={"q": key}).json()
+
+    answer = ExportTraceServiceResponse.FromString(response.content)
+    assert response.status_code == 200 and not answer.HasField("partial_success")
+    assert {row["name"] for row in view["rows"]} >= {"process remote", "render email"}
+    ((job,),) = [trace["listed_jobs"] for trace in listing["traces"]]
+    assert (job["key"], job["trace_id"], job["status"]) == (key, stranger, "complete")
+    assert (job["origin"], job["started_by"]) == ("outside", "outside a request")
 
 
 def test_an_export_sent_twice_is_kept_once(redis_url: str) -> None:
@@ -190,6 +215,6 @@ def test_an_announced_body_over_the_limit_is_refused_before_it_is_sent(redis_url
 
 def test_the_json_answer_reports_rejected_spans_in_camel_case(redis_url: str) -> None:
     with TestClient(litestar_app(new_queue(redis_url), worker=False)) as client:
-        body = otlp_json(worker_attempt(uuid.uuid4().hex, "2" * 16, "other"))
+        body = otlp_json(spans_without_saq(uuid.uuid4().hex))
         response = client.post(RECEIVER, content=body, headers=JSON)
     assert json.loads(response.content)["partialSuccess"]["rejectedSpans"] == "2"

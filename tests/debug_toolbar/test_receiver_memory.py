@@ -43,6 +43,7 @@ BOUND = 8 * MiB
 SLACK = 2 * MiB
 """What else the app may hold after the exports (the receiver's counts, Litestar's caches):
 beyond the store's own figure, about 0.1 MiB."""
+SAQ_SYSTEM = KeyValue(key="messaging.system", value={"string_value": "saq"})
 WIDE = "\U0001d11e"  # four bytes a character in a Python string, as in UTF-8
 
 
@@ -58,9 +59,10 @@ def resource(sender: str, values: int) -> Resource:
 
 
 def hostile_spans(
-    sender: str, traces: list[tuple[str, str]], spans: int, values: int = 127
+    sender: str, traces: list[tuple[str, str]], spans: int, values: int = 127, saq: bool = False
 ) -> bytes:
-    """One export of ``spans`` spans per held trace, as ``sender`` would send it."""
+    """One export of ``spans`` spans per trace, as ``sender`` would send it; SAQ's
+    (``messaging.system`` "saq") if ``saq``."""
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add(resource=resource(sender, values))
     scope_spans = resource_spans.scope_spans.add()
@@ -77,6 +79,7 @@ def hostile_spans(
                 start_time_unix_nano=1,
                 end_time_unix_nano=2,
                 status=Status(code=2, message=WIDE * DEFAULT_VALUE_LENGTH),
+                attributes=[SAQ_SYSTEM] if saq else [],
             )
     return request.SerializeToString()
 
@@ -178,6 +181,39 @@ def test_spans_posted_into_held_traces_stay_within_the_stores_bound_in_bytes(
     # The one sender's 80 spans point to one resource and one scope, not one per export.
     assert shared == [(80, 1, 1)]
     assert store.estimated_bytes <= BOUND
+
+
+def test_saq_traces_the_app_did_not_start_stay_within_the_stores_bounds(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's cron ticks and a script's jobs start traces here: within the same bound
+    in bytes and in traces as the app's own, the oldest going first."""
+    store = trace_store()
+    store.clear()
+    monkeypatch.setattr(store, "max_bytes", BOUND)
+    monkeypatch.setattr(store, "max_traces", 80)
+    queue = RedisQueue.from_url(redis_url, name=f"memory-{uuid.uuid4().hex[:8]}")
+    answers: list[int] = []
+    posted: list[str] = []
+    with TestClient(litestar_app(queue, worker=False)) as client:
+        (own, _), *_ = app_traces(client, 1)
+
+        def post(index: int) -> None:
+            new = [(uuid.uuid4().hex, uuid.uuid4().hex[:16]) for _ in range(4)]
+            posted.extend(trace_id for trace_id, _ in new)
+            body = hostile_spans("a", new, spans=2, saq=True)
+            answers.append(client.post(RECEIVER, content=body, headers=PROTOBUF).status_code)
+
+        held = held_bytes(post, exports=24)
+
+    print(f"held {held / MiB:.1f} MiB, the store says {store.estimated_bytes / MiB:.1f} MiB")
+    assert answers == [200] * 24
+    assert held <= BOUND + SLACK
+    assert store.estimated_bytes <= BOUND and len(store) <= 80
+    kept = [f"{trace_id:032x}" for trace_id in store.trace_ids()]
+    assert len(kept) < len(posted)  # the bound in bytes bit before the one in traces
+    assert kept == posted[-len(kept) :]  # the newest, in order: the oldest went first
+    assert own not in kept
 
 
 def test_the_store_holds_a_bounded_number_of_resources(redis_url: str) -> None:

@@ -174,7 +174,8 @@ def test_the_list_page_says_when_a_requests_jobs_retried(redis_url: str) -> None
 
     (listed,) = [trace for trace in traces if trace["trace_id"] == trace_id]
     assert (listed["worst_status"], listed["retries"]) == ("complete", 1)
-    (line,) = [line for line in page.split("<tr ")[1:] if trace_id in line]
+    rows = page.split("<tr ")[1:]
+    (line,) = [line for line in rows if line.startswith('class="trace"') and trace_id in line]
     assert '<span class="badge complete">complete</span> <span class="retries">· 1 retry' in line
     assert "· 1 retry ·" in trace_page
 

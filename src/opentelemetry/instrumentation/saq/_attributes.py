@@ -27,6 +27,7 @@ __all__ = [
     "CODE_FILE_PATH",
     "CODE_FUNCTION_NAME",
     "CODE_LINE_NUMBER",
+    "CRON_KEY_PREFIX",
     "ERROR_TYPE",
     "MESSAGING_CLIENT_ID",
     "MESSAGING_DESTINATION_NAME",
@@ -37,6 +38,7 @@ __all__ = [
     "MESSAGING_SYSTEM_SAQ",
     "PROCESS",
     "SAQ_JOB_ATTEMPT",
+    "SAQ_JOB_CRON",
     "SAQ_JOB_DUPLICATE",
     "SAQ_JOB_FUNCTION",
     "SAQ_JOB_KEY",
@@ -53,6 +55,7 @@ __all__ = [
     "SEND",
     "SERVER_ADDRESS",
     "SERVER_PORT",
+    "cron_of",
     "job_attributes",
 ]
 
@@ -75,6 +78,10 @@ SAQ_JOB_STATUS = "saq.job.status"
 SAQ_JOB_WILL_RETRY = "saq.job.will_retry"
 SAQ_JOB_QUEUE_WAIT_MS = "saq.job.queue_wait_ms"
 SAQ_JOB_KWARGS = "saq.job.kwargs"
+# The cron expression of a job a worker's cron schedule enqueued: what started it.
+SAQ_JOB_CRON = "saq.job.cron"
+# SAQ's key of a unique cron job (``Worker.schedule``, 0.20 to 0.26): "cron:{qualname}".
+CRON_KEY_PREFIX = "cron:"
 # On metric points, saq.job.function is one of the functions the worker registered (cron
 # jobs' included) or this, as the conventions spell a value outside a known set: a job
 # naming any other function must not open a time series of its own.
@@ -104,3 +111,14 @@ def job_attributes(job: Job) -> dict[str, AttributeValue]:
     if job.scheduled:
         attributes[SAQ_JOB_SCHEDULED] = job.scheduled
     return attributes
+
+
+def cron_of(worker: t.Any, function: str) -> str | None:
+    """The cron expression of the worker's cron job that runs ``function``, if any.
+
+    ``Worker.schedule`` enqueues each ``CronJob`` under its function's ``__qualname__``.
+    """
+    for cron_job in getattr(worker, "cron_jobs", None) or ():
+        if getattr(cron_job.function, "__qualname__", None) == function:
+            return str(cron_job.cron)
+    return None

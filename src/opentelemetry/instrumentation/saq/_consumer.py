@@ -28,13 +28,16 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.instrumentation.saq import _hooks, _propagation, _queues, _quiet, _status
 from opentelemetry.instrumentation.saq._attempt import MAX_IN_FLIGHT, Attempt, InFlight, aborting
 from opentelemetry.instrumentation.saq._attributes import (
+    CRON_KEY_PREFIX,
     ERROR_TYPE,
     MESSAGING_CLIENT_ID,
     SAQ_JOB_ATTEMPT,
+    SAQ_JOB_CRON,
     SAQ_JOB_OTHER_FUNCTION,
     SAQ_JOB_QUEUE_WAIT_MS,
     SAQ_JOB_STATUS,
     SAQ_JOB_WILL_RETRY,
+    cron_of,
     job_attributes,
 )
 from opentelemetry.instrumentation.saq._metrics import registered_function
@@ -277,6 +280,11 @@ class Consumer:
             attributes[MESSAGING_CLIENT_ID] = str(worker_id)
         if wait_ms is not None:
             attributes[SAQ_JOB_QUEUE_WAIT_MS] = wait_ms
+        if job.key.startswith(CRON_KEY_PREFIX):
+            # A unique cron tick has no send span: its attempt says what started it.
+            cron = cron_of(worker, job.function)
+            if cron is not None:
+                attributes[SAQ_JOB_CRON] = cron
         span.set_attributes(attributes)
         if not self._use_links and producer is not None:
             producer_span = trace.get_current_span(producer).get_span_context()

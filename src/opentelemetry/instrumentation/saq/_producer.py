@@ -30,8 +30,10 @@ from opentelemetry.instrumentation.saq._attributes import (
     CODE_FUNCTION_NAME,
     CODE_LINE_NUMBER,
     ERROR_TYPE,
+    SAQ_JOB_CRON,
     SAQ_JOB_DUPLICATE,
     SAQ_JOB_KWARGS,
+    cron_of,
     job_attributes,
 )
 from opentelemetry.instrumentation.saq._outcome import error_type
@@ -91,8 +93,8 @@ class _Send:
 _SENDING: ContextVar[_Send | None] = ContextVar("saq_sending", default=None)
 # Set while SAQ's HttpProxy handles a request from an HttpQueue client.
 _PROXYING: ContextVar[bool] = ContextVar("saq_proxying", default=False)
-# Set while a worker schedules its cron jobs (see Producer.wrap_schedule).
-_CRON_TICK: ContextVar[bool] = ContextVar("saq_cron_tick", default=False)
+# The worker scheduling its cron jobs, while it does (see Producer.wrap_schedule).
+_CRON_TICK: ContextVar[t.Any] = ContextVar("saq_cron_tick", default=None)
 
 
 class Producer:
@@ -194,7 +196,7 @@ class Producer:
         async def traced_schedule(
             schedule: Method, worker: t.Any, args: Args, kwargs: Kwargs
         ) -> t.Any:
-            token = _CRON_TICK.set(True)
+            token = _CRON_TICK.set(worker)
             try:
                 return await schedule(*args, **kwargs)
             finally:
@@ -257,7 +259,9 @@ class Producer:
             listener = send.listener = _capture.listener()
             if listener is not None or self._record_caller:
                 send.caller = _capture.caller_location()
-            if _CRON_TICK.get():
+            cron_worker = _CRON_TICK.get()
+            cron = None
+            if cron_worker is not None:
                 if "key" in kwargs:
                     # A unique cron job is re-enqueued every tick and SAQ ignores all but
                     # the first; whether this one counts is known only afterwards. A span is
@@ -267,6 +271,8 @@ class Producer:
                 # Any other tick starts its own trace, not the one the worker's upkeep task
                 # inherited when the worker started (inside a span, perhaps).
                 current = Context()
+                if args and isinstance(args[0], str):
+                    cron = cron_of(cron_worker, args[0])
             else:
                 current = context.get_current()
             parent: Context = current
@@ -300,7 +306,7 @@ class Producer:
                 facts.send_name,
                 context=parent,
                 kind=SpanKind.PRODUCER,
-                attributes=facts.send,
+                attributes=facts.send if cron is None else {**facts.send, SAQ_JOB_CRON: cron},
                 start_time=send.started_ns,
             )
             send.context = trace.set_span_in_context(span, parent)

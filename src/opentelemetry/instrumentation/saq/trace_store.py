@@ -263,13 +263,17 @@ class TraceStore(SpanProcessor):
             held = self._by_value.get(value)
         return t.cast("Part", held.part) if held is not None else part
 
-    def add_received(self, spans: t.Iterable[ReadableSpan]) -> int:
-        """Keep spans another process exported, of traces this store already holds; returns
-        how many were kept.
+    def add_received(
+        self, spans: t.Iterable[ReadableSpan], start: t.Container[int] = frozenset()
+    ) -> int:
+        """Keep spans another process exported, of traces this store already holds or whose
+        ids are in ``start`` (the receiver starts those holding SAQ spans); returns how many
+        were kept.
 
-        Spans of other traces are left out (a worker's cron jobs must not push the app's
-        requests out), and so are spans already kept (an exporter's retry, or an app that
-        exports its own spans back to itself).
+        Spans of other traces are left out (a sender's unrelated traffic must not push the
+        app's traces out), and so are spans already kept (an exporter's retry, or an app
+        that exports its own spans back to itself). A trace started here is the newest, and
+        the oldest go first to make room, as for the app's own.
         """
         kept = 0
         seen: dict[int, set[int]] = {}  # span ids per trace, built once per call
@@ -283,9 +287,15 @@ class TraceStore(SpanProcessor):
         with self._lock:
             for span, size in spans_sized:
                 context = span.context
-                trace = self._traces.get(context.trace_id) if context is not None else None
-                if trace is None or context is None:
+                if context is None:
                     continue
+                trace = self._traces.get(context.trace_id)
+                if trace is None:
+                    if context.trace_id not in start or size + TRACE_BYTES > self.max_bytes:
+                        continue
+                    trace = self._traces[context.trace_id] = []
+                    self._sizes[context.trace_id] = TRACE_BYTES
+                    self.estimated_bytes += TRACE_BYTES
                 ids = seen.get(context.trace_id)
                 if ids is None:
                     ids = seen[context.trace_id] = {

@@ -25,7 +25,7 @@ from litestar.plugins import InitPluginProtocol
 
 from opentelemetry.instrumentation.saq.debug_toolbar import error_pages
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
-from opentelemetry.instrumentation.saq.debug_toolbar.pages import views
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import job_list, views
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.panel.panel import close_panels, open_panels
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp_logs, receiver
@@ -43,8 +43,8 @@ logger = logging.getLogger(__name__)
 
 
 @get("/", media_type=MediaType.HTML, include_in_schema=False)
-async def trace_list() -> str:
-    return views.list_html()
+async def trace_list(request: Request[t.Any, t.Any, t.Any]) -> str:
+    return _answering_bad_queries(views.list_html, request)
 
 
 @get("/{trace_id:str}", media_type=MediaType.HTML, include_in_schema=False)
@@ -56,8 +56,21 @@ async def trace_detail(trace_id: str) -> str:
 
 
 @get("/api/traces", include_in_schema=False)
-async def traces_api() -> dict[str, t.Any]:
-    return views.traces_json()
+async def traces_api(request: Request[t.Any, t.Any, t.Any]) -> dict[str, t.Any]:
+    return _answering_bad_queries(views.traces_json, request)
+
+
+Listed = t.TypeVar("Listed")
+
+
+def _answering_bad_queries(
+    listing: t.Callable[[t.Mapping[str, str]], Listed], request: Request[t.Any, t.Any, t.Any]
+) -> Listed:
+    """The list for the request's query; a query out of bounds is a 400 (escaped)."""
+    try:
+        return listing(t.cast("t.Mapping[str, str]", request.query_params))
+    except job_list.BadQueryError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
 
 
 @get("/api/traces/{trace_id:str}", include_in_schema=False)

@@ -21,7 +21,7 @@ from starlette.routing import Route, request_response
 
 from opentelemetry.instrumentation.saq.debug_toolbar import error_pages
 from opentelemetry.instrumentation.saq.debug_toolbar.guard import toolbar_would_show
-from opentelemetry.instrumentation.saq.debug_toolbar.pages import views
+from opentelemetry.instrumentation.saq.debug_toolbar.pages import job_list, views
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.panel.panel import close_panels, open_panels
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp_logs, receiver
@@ -41,7 +41,20 @@ Endpoint = t.Callable[["Request"], t.Awaitable[Response]]
 
 
 async def _list(request: Request) -> Response:
-    return HTMLResponse(views.list_html())
+    return HTMLResponse(_answering_bad_queries(views.list_html, request))
+
+
+Listed = t.TypeVar("Listed")
+
+
+def _answering_bad_queries(
+    listing: t.Callable[[t.Mapping[str, str]], Listed], request: Request
+) -> Listed:
+    """The list for the request's query; a query out of bounds is a 400 (escaped)."""
+    try:
+        return listing(request.query_params)
+    except job_list.BadQueryError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 async def _detail(request: Request) -> Response:
@@ -53,7 +66,7 @@ async def _detail(request: Request) -> Response:
 
 
 async def _traces_api(request: Request) -> Response:
-    return JSONResponse(views.traces_json())
+    return JSONResponse(_answering_bad_queries(views.traces_json, request))
 
 
 async def _trace_api(request: Request) -> Response:

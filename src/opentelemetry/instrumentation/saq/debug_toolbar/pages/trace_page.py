@@ -29,14 +29,23 @@ LEGEND = (
 )
 
 
-def render_list(traces: list[dict[str, t.Any]], store: dict[str, int] | None = None) -> str:
-    """Recent traces with SAQ jobs, newest first, and what the TraceStore evicted."""
+def render_list(
+    traces: list[dict[str, t.Any]],
+    store: dict[str, int] | None = None,
+    listing: t.Mapping[str, t.Any] | None = None,
+) -> str:
+    """Recent traces with SAQ jobs, newest first, each with its jobs that answer the
+    query (``listing``: ``views.traces_json``), and what the TraceStore evicted."""
+    listing = listing or {}
     now = time.time()
     return render(
         "trace_list.html",
-        title="SAQ traces",
+        title="SAQ jobs",
         prefix=PAGE_PREFIX,
         store=store or {},
+        query=listing.get("query") or {},
+        choices=listing.get("choices") or {},
+        filtered=any(v for k, v in (listing.get("query") or {}).items() if k != "limit"),
         now=now,
         traces=[
             {
@@ -44,6 +53,10 @@ def render_list(traces: list[dict[str, t.Any]], store: dict[str, int] | None = N
                 "title": _request_title(trace),
                 "clock": _clock(trace["started_at"]),
                 "due": due(trace["due_at"], now) if trace.get("due_at") else None,
+                "listed_jobs": [
+                    {**job, "clock": _clock(job["started_at"])}
+                    for job in trace.get("listed_jobs") or []
+                ],
             }
             for trace in traces
         ],

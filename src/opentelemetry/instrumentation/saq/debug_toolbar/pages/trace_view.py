@@ -36,7 +36,6 @@ from opentelemetry.instrumentation.saq.debug_toolbar.pages import as_in_panel, c
 if t.TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
-    from opentelemetry.instrumentation.saq.trace_store import TraceStore
 
 Row = dict[str, t.Any]
 Known = t.Mapping[str, t.Mapping[str, t.Any]]
@@ -79,8 +78,8 @@ def summary(
 ) -> dict[str, t.Any]:
     """One line of the trace list: request, number of jobs, worst status."""
     root = _root(spans)
-    method, path = _request_of(root) if root is not None else (None, None)
-    jobs = _job_states(spans, known or {})
+    method, path = request_of(root) if root is not None else (None, None)
+    jobs = job_states(spans, known or {})
     start = min((span.start_time or 0) for span in spans) if spans else 0
     return {
         "trace_id": _hex(trace_id),
@@ -96,22 +95,6 @@ def summary(
         "started_at": start / 1e9,
         "page": page_path(trace_id),
     }
-
-
-def recent_traces(
-    store: TraceStore, known: t.Callable[[int], Known] | None = None, limit: int = 100
-) -> list[dict[str, t.Any]]:
-    """The most recent traces with SAQ jobs, newest first."""
-    found = []
-    for trace_id in reversed(store.trace_ids()):
-        spans = store.get_trace(trace_id)
-        if is_saq_trace(spans):
-            spans = clock_skew.adjusted(spans)[0]
-            found.append(summary(trace_id, spans, known(trace_id) if known else None))
-        if len(found) >= limit:
-            break
-    found.sort(key=lambda item: item["started_at"], reverse=True)
-    return found
 
 
 def trace_rows(
@@ -344,7 +327,7 @@ def _root(spans: list[ReadableSpan]) -> ReadableSpan | None:
     return min(roots, key=lambda span: span.start_time or 0) if roots else None
 
 
-def _request_of(span: ReadableSpan) -> tuple[str | None, str | None]:
+def request_of(span: ReadableSpan) -> tuple[str | None, str | None]:
     attributes = span.attributes or {}
     method = attributes.get("http.request.method") or attributes.get("http.method")
     path = (
@@ -358,7 +341,7 @@ def _service(span: ReadableSpan) -> str | None:
     return str(name) if name else None
 
 
-def _job_states(spans: list[ReadableSpan], known: Known) -> dict[str, str]:
+def job_states(spans: list[ReadableSpan], known: Known) -> dict[str, str]:
     """Each job's latest known state in this trace, by job key: from its latest attempt
     span, or from its queue (``known``) when the queue has seen a later attempt."""
     states: dict[str, tuple[int, str]] = {}

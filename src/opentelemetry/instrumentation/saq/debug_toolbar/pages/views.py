@@ -5,6 +5,8 @@ from __future__ import annotations
 import typing as t
 
 from opentelemetry.instrumentation.saq.debug_toolbar.pages import (
+    clock_skew,
+    job_list,
     live,
     span_details,
     trace_page,
@@ -34,9 +36,54 @@ def _known(trace_id: int) -> trace_view.Known:
     return {item.entry["key"]: item.entry for item in followed.tracked}
 
 
-def traces_json() -> dict[str, t.Any]:
-    store = trace_store()
-    return {"traces": trace_view.recent_traces(store, _known), "store": store.stats()}
+MAX_TRACES = 100
+"""The most traces one answer of the list lists."""
+
+
+def traces_json(params: t.Mapping[str, str] | None = None) -> dict[str, t.Any]:
+    """The list: the most recent traces with SAQ jobs, newest first, each with its jobs
+    that answer the query in ``params`` (see ``job_list.parse``: raises ``BadQueryError``)."""
+    query = job_list.parse(params or {})
+    store, logs = trace_store(), log_store()
+    traces: list[dict[str, t.Any]] = []
+    listed = 0
+    queues: set[str] = set()
+    functions: set[str] = set()
+    for trace_id in reversed(store.trace_ids()):
+        if listed >= query.limit or len(traces) >= MAX_TRACES:
+            break
+        spans = store.get_trace(trace_id)
+        if not trace_view.is_saq_trace(spans):
+            continue
+        spans = clock_skew.adjusted(spans)[0]
+        known = _known(trace_id)
+        rows = job_list.jobs(trace_id, spans, known, logs.lines(trace_id))
+        queues.update(row["queue"] for row in rows if row["queue"])
+        functions.update(row["function"] for row in rows if row["function"])
+        found = [row for row in rows if job_list.matches(row, query)]
+        if query.filters and not found:
+            continue
+        found = found[: query.limit - listed]
+        listed += len(found)
+        summary = trace_view.summary(trace_id, spans, known)
+        started_by = f"{summary['method']} {summary['path']}" if summary["method"] else None
+        if started_by is None:
+            started_by = rows[0]["started_by"] if rows else "outside a request"
+        listed_jobs = [job_list.public(row) for row in found]
+        traces.append({**summary, "started_by": started_by, "listed_jobs": listed_jobs})
+    traces.sort(key=lambda item: item["started_at"], reverse=True)
+    return {
+        "traces": traces,
+        "listed_jobs": listed,
+        "query": query.as_dict(),
+        "choices": {
+            "queue": sorted(queues),
+            "function": sorted(functions),
+            "status": list(job_list.STATUSES),
+            "origin": list(job_list.ORIGINS),
+        },
+        "store": store.stats(),
+    }
 
 
 async def trace_json(trace_id_text: str) -> dict[str, t.Any] | None:
@@ -69,9 +116,9 @@ def status_json(trace_id_text: str) -> dict[str, t.Any] | None:
     return live.status_json(trace_id) if trace_id is not None else None
 
 
-def list_html() -> str:
-    listing = traces_json()
-    return trace_page.render_list(listing["traces"], listing["store"])
+def list_html(params: t.Mapping[str, str] | None = None) -> str:
+    listing = traces_json(params)
+    return trace_page.render_list(listing["traces"], listing["store"], listing)
 
 
 async def trace_html(trace_id_text: str) -> str | None:

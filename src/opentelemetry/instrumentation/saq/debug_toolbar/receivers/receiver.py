@@ -15,9 +15,11 @@ answers as the OTLP/HTTP specification says:
   ``gzip_body.MAX_MEMBERS`` members (a sender's gzip writes one);
 - 200 otherwise, with ``partial_success.rejected_spans`` for spans not kept.
 
-Spans are kept only for traces the store already holds (the app's own requests): a busy
-worker's cron jobs and other producers' jobs must not push the developer's requests out
-of the bounded store. Decoding runs in a worker thread, never on the event loop.
+Spans are kept for traces the store already holds (the app's own requests) and for
+traces that hold SAQ spans (``messaging.system`` "saq"): a worker's cron ticks, jobs a
+script or another service enqueued. Other traffic of a sender is refused, so that it
+cannot push the developer's jobs out of the bounded store; within it, the oldest traces
+go first. Decoding runs in a worker thread, never on the event loop.
 
 The logs receiver (``.../v1/logs``, see ``otlp_logs``) is this same code with another
 ``Signal``: only decoding and keeping differ.
@@ -31,6 +33,7 @@ import typing as t
 
 import anyio.to_thread
 
+from opentelemetry.instrumentation.saq._attributes import MESSAGING_SYSTEM, MESSAGING_SYSTEM_SAQ
 from opentelemetry.instrumentation.saq.debug_toolbar import error_pages
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers import gzip_body, otlp
@@ -38,6 +41,8 @@ from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 if t.TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from opentelemetry.sdk.trace import ReadableSpan
 
     from opentelemetry.instrumentation.saq.trace_store import TraceStore
 
@@ -163,7 +168,7 @@ async def _receive(
         logger.warning("OTLP export not decodable: %s", exc)
         return _error(400, f"not an OTLP {signal.what} export: {exc}")
     signal.counts.add(kept, dropped)
-    message = "records of traces this app did not start, or over the store's limits"
+    message = "records of traces the app neither started nor holds SAQ spans of, or over limits"
     message = message if dropped else ""
     return Answer(200, signal.respond(media_type, dropped, message), media_type)
 
@@ -207,8 +212,18 @@ def _decode_and_keep(raw: bytes, media_type: str, gzipped: bool, signal: Signal)
 def _keep_spans(raw: bytes, media_type: str) -> tuple[int, int]:
     store: TraceStore = trace_store()
     spans, invalid = otlp.readable_spans(otlp.decode(raw, media_type), shared=store.shared)
-    kept = store.add_received(spans)
+    kept = store.add_received(spans, start=_with_saq_spans(spans))
     return kept, len(spans) - kept + invalid
+
+
+def _with_saq_spans(spans: list[ReadableSpan]) -> set[int]:
+    """The ids of the traces some of these spans say are SAQ's."""
+    return {
+        span.context.trace_id
+        for span in spans
+        if span.context is not None
+        and (span.attributes or {}).get(MESSAGING_SYSTEM) == MESSAGING_SYSTEM_SAQ
+    }
 
 
 TRACES = Signal("trace", _keep_spans, otlp.encode_response, counts)
