@@ -1,4 +1,4 @@
-"""Take the README's screenshots from real pages of the demo app, in headless Chromium.
+"""Take the documentation's screenshots from real pages of the demo app, in headless Chromium.
 
     python docs/screenshots.py      # writes docs/panel-right.png, panel-bottom.png, trace-page.png
 

@@ -1,8 +1,8 @@
 """What one queue-health read costs on the wire, through a counting proxy to a real server.
 
-The figures the README gives (round trips per read; bytes at 10 and 1,000 workers) are
-pinned here: a read must cost the same however many workers the queue has, or a fleet's
-reads grow with the square of its size.
+The figures docs/guides/prometheus-grafana.md gives (round trips per read; bytes at 10 and
+1,000 workers) are pinned here: a read must cost the same however many workers the queue
+has, or a fleet's reads grow with the square of its size.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def setup(service_name: str, *, export_logs: bool = False) -> TracerProvider:
     """Configure tracing once per process. Exports OTLP/HTTP when
     OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set, e.g. to Jaeger; with
     ``export_logs`` (a worker), log lines too when OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is set,
-    as the README's worker recipe does."""
+    as docs/guides/remote-workers.md does."""
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current

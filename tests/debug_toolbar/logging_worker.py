@@ -1,4 +1,5 @@
-"""Settings for a real `saq` worker process run as the README's logs recipe says:
+"""Settings for a real `saq` worker process run as the logs recipe of
+docs/guides/remote-workers.md says:
 ``opentelemetry-instrument saq tests.debug_toolbar.logging_worker.settings``, with the
 queue from SAQ_TEST_REDIS_URL and SAQ_TEST_QUEUE. No SDK code here: the command line sets
 up traces and logs."""

@@ -3,7 +3,7 @@
 Run as a script by test_own_provider.py (the global provider can be set once per process):
 ``python -m tests.debug_toolbar.own_provider_app litestar|fastapi REDIS_URL QUEUE``.
 It hits the panel, the trace pages and the receiver first, then ``/configure`` sets the
-app's own provider (adding the toolbar's store, as the README says), then a second
+app's own provider (adding the toolbar's store, as docs/toolbar/settings.md says), then a second
 request's job must show its spans. Prints one JSON line of what it saw.
 """
 
@@ -40,7 +40,7 @@ mine.add_span_processor(SimpleSpanProcessor(exported))
 
 def configure() -> dict[str, t.Any]:
     """What an app that configures its SDK lazily does, in a request handler."""
-    mine.add_span_processor(trace_store())  # the README's recipe: the panel sees its spans
+    mine.add_span_processor(trace_store())  # the recipe of docs/toolbar/settings.md
     trace.set_tracer_provider(mine)
     return {"own": trace.get_tracer_provider() is mine}
 

@@ -3,7 +3,7 @@
 
 The queue comes from SAQ_TEST_REDIS_URL and SAQ_TEST_QUEUE; the worker is instrumented
 like a user's would be. Without SAQ_TEST_EXPORT its spans stay in its own process; with
-it, the worker sets up the SDK as the README's worker recipe does and exports OTLP/HTTP
+it, the worker sets up the SDK as docs/guides/remote-workers.md does and exports OTLP/HTTP
 with the SDK's own exporter to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the app's receiver).
 """
 

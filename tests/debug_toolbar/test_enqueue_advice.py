@@ -1,36 +1,34 @@
-"""The panel's advice for repeated enqueues, run as the README writes it, against a real
+"""The panel's advice for repeated enqueues, run as docs/toolbar/panel.md writes it, against a real
 worker on Redis and on Postgres: the gather of ``queue.enqueue`` returns while its jobs
 are still held by the worker, where ``queue.map`` is still waiting for their results."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 import textwrap
 import time
 import typing as t
 import uuid
-from pathlib import Path
 
 import pytest
 from saq.job import Job, Status
 from saq.queue import Queue
 
+from tests.docs.blocks import block
 from tests.workers import running_worker
 
-ROOT = Path(__file__).resolve().parents[2]
+PAGE = "docs/toolbar/panel.md"
 Advised = t.Callable[[Queue, list[str]], t.Awaitable[t.Any]]
 
 
-def readme_gather() -> Advised:
-    """The README's one line of advice, as an async function of ``queue`` and ``recipients``."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
-    (line,) = [block for block in blocks if "asyncio.gather(*(queue.enqueue(" in block]
+def page_gather() -> Advised:
+    """The page's one line of advice, as an async function of ``queue`` and ``recipients``."""
+    advice = block(PAGE, "python", "jobs = await asyncio.gather(*(queue.enqueue(").source
+    (line,) = [line + "\n" for line in advice.splitlines() if "asyncio.gather(" in line]
     source = "async def advised(queue, recipients):\n" + textwrap.indent(line, "    ")
     source += "    return jobs\n"
     scope: dict[str, t.Any] = {"asyncio": asyncio}
-    exec(compile(source, "README.md", "exec"), scope)  # our own README
+    exec(compile(source, PAGE, "exec"), scope)  # our own page
     return t.cast(Advised, scope["advised"])
 
 
@@ -54,7 +52,7 @@ async def statuses(queue: Queue, jobs: list[Job], want: set[Status]) -> list[Sta
 async def test_the_advised_gather_returns_jobs_without_waiting_for_them_and_map_waits(
     any_queue: Queue,
 ) -> None:
-    advised = readme_gather()
+    advised = page_gather()
     release = asyncio.Event()
 
     async def send_email(ctx: dict[str, t.Any], *, to: str) -> str:

@@ -150,7 +150,7 @@ def test_map_gathered_enqueues_and_a_few_calls_are_not_flagged(redis_url: str) -
     assert mapped["enqueue_count"] == 6 and mapped["repeated_groups"] == []
     assert gathered["enqueue_count"] == 6 and gathered["repeated_groups"] == []
     assert "issues" not in gathered and not any(job["is_repeated"] for job in gathered["jobs"])
-    # As the README says: each call of a gather runs in a task of its own.
+    # As docs/toolbar/panel.md says: each call of a gather runs in a task of its own.
     assert {job["enqueued_at"] for job in gathered["jobs"]} == {CALLER_UNKNOWN}
     assert mapped["has_issues"] is False and "issues" not in mapped
     assert few["duplicate_count"] == 0 and few["has_issues"] is False

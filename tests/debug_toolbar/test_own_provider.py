@@ -1,8 +1,8 @@
 """Serving the toolbar never takes the process-wide tracer provider (issue 18).
 
 An app that sets its own provider in a request handler, after the panel, the trace pages
-and the receiver were hit, gets it; the toolbar's store, added to it as the README says,
-then shows the next request's job with its spans.
+and the receiver were hit, gets it; the toolbar's store, added to it as
+docs/toolbar/settings.md says, then shows the next request's job with its spans.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from tests.debug_toolbar.test_receiver import API, request_trace
 pytestmark = pytest.mark.usefixtures("instrument")
 GZIP = {**PROTOBUF, "content-encoding": "gzip"}
 EMPTY_MEMBER = gzip.compress(b"")  # 20 bytes
-MOST_MEMBERS = 64  # as the README says
+MOST_MEMBERS = 64  # as docs/toolbar/security.md says
 
 
 def new_queue(redis_url: str) -> RedisQueue:

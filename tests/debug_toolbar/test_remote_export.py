@@ -1,7 +1,8 @@
 """A worker in another OS process exports real OTLP/HTTP to the app; the page shows it all.
 
 The app is served by uvicorn; the worker is `saq` in its own process, set up as the
-README's worker recipe says, exporting with the SDK's own exporter to the app's receiver.
+worker recipe of docs/guides/remote-workers.md says, exporting with the SDK's own
+exporter to the app's receiver.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tests.debug_toolbar.test_panel import SIGNUP_FINAL
 from tests.debug_toolbar.test_panel_elsewhere import _wait_for_first_sweep
 from tests.debug_toolbar.test_trace_pages import wait_for_trace
 from tests.debug_toolbar.toolbar_api import request_id, statuses, wait_for_panel
+from tests.docs.blocks import block
 
 pytestmark = pytest.mark.usefixtures("instrument")
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,17 +130,15 @@ def _depth(style: str) -> int:
     return int(style.split("--depth:")[1].split(";")[0])
 
 
-def test_the_readme_opentelemetry_instrument_command_exports_to_the_app(redis_url: str) -> None:
-    """The README's command line, as written: no SDK code in the worker at all."""
+def test_the_opentelemetry_instrument_command_exports_to_the_app(redis_url: str) -> None:
+    """The command line of docs/guides/opentelemetry-instrument.md, as written: no SDK code
+    in the worker at all (its settings module is the tests')."""
     name = f"instrument-{uuid.uuid4().hex[:8]}"
     queue = RedisQueue.from_url(redis_url, name=name)
-    command = [str(BIN / "opentelemetry-instrument"), str(BIN / "saq")]
-    recipe = {
-        "OTEL_SERVICE_NAME": "instrumented-worker",
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    }
+    page = block("docs/guides/opentelemetry-instrument.md", "bash", "opentelemetry-instrument")
+    recipe, words = page.command()
+    assert page.not_run and words == ["opentelemetry-instrument", "saq", "myapp.worker.settings"]
+    command = [str(BIN / words[0]), str(BIN / words[1])]
     with (
         serving(litestar_app(queue, worker=False)) as base,
         exporting_worker(redis_url, name, base, command, **recipe),
@@ -150,4 +150,4 @@ def test_the_readme_opentelemetry_instrument_command_exports_to_the_app(redis_ur
         )
         view = wait_for_trace(client, stats["trace_id"], lambda v: bool(remote_attempts(v)))
 
-    assert remote_attempts(view) == [("slow", 1, "complete", "instrumented-worker")]
+    assert remote_attempts(view) == [("slow", 1, "complete", recipe["OTEL_SERVICE_NAME"])]

@@ -1,12 +1,11 @@
-"""A worker in another OS process, started by the README's logs recipe as written, sends
+"""A worker in another OS process, started by the logs recipe of
+docs/guides/remote-workers.md as written, sends
 its jobs' log lines to the app: each lands under the attempt that wrote it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
-import shlex
 import subprocess
 import sys
 import typing as t
@@ -28,32 +27,26 @@ from tests.debug_toolbar.test_job_logs import (
 from tests.debug_toolbar.test_panel_elsewhere import _wait_for_first_sweep
 from tests.debug_toolbar.test_trace_pages import wait_for_trace
 from tests.debug_toolbar.toolbar_api import panel, request_id, wait_for_panel
+from tests.docs.blocks import block
 
 pytestmark = [pytest.mark.usefixtures("instrument"), pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def readme_recipe(base: str) -> tuple[dict[str, str], list[str]]:
-    """The environment and command of the README's logs recipe, read from the README
-    itself (its app at 127.0.0.1:8000 is this test's app at ``base``)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
-    (recipe,) = [
-        block
-        for block in blocks
-        if "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" in block and "opentelemetry-instrument" in block
-    ]
-    words = shlex.split(recipe.replace("\\\n", " "))
-    environment = dict(word.split("=", 1) for word in words if "=" in word)
-    command = [word for word in words if "=" not in word]
+def page_recipe(base: str) -> tuple[dict[str, str], list[str]]:
+    """The environment and command of the logs recipe, read from its page (its app at
+    127.0.0.1:8000 is this test's app at ``base``)."""
+    recipe = block("docs/guides/remote-workers.md", "bash", "opentelemetry-instrument saq")
+    assert recipe.not_run  # marked: this test runs it
+    environment, command = recipe.command()
     environment = {k: v.replace("http://127.0.0.1:8000", base) for k, v in environment.items()}
     return environment, command
 
 
 @contextlib.contextmanager
 def recipe_worker(redis_url: str, queue: str, base: str, **env: str) -> Iterator[None]:
-    recipe, command = readme_recipe(base)
+    recipe, command = page_recipe(base)
     assert command == ["opentelemetry-instrument", "saq", "myapp.worker.settings"]
     environment = {
         **os.environ,
@@ -65,7 +58,7 @@ def recipe_worker(redis_url: str, queue: str, base: str, **env: str) -> Iterator
         "OTEL_BLRP_SCHEDULE_DELAY": "100",
         **env,
     }
-    # The README's command, with this venv's scripts and the tests' settings module.
+    # The page's command, with this venv's scripts and the tests' settings module.
     proc = subprocess.Popen(
         [
             str(BIN / command[0]),

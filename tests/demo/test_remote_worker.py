@@ -1,11 +1,11 @@
-"""The demo with its worker in another process, started with the README's two commands:
+"""The demo with its worker in another process, started with the two commands of
+docs/getting-started.md:
 the worker's spans and its jobs' log lines reach the app's trace pages through the
 toolbar's receivers."""
 
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -18,18 +18,18 @@ import httpx
 import pytest
 
 from tests.demo.test_end_to_end import _wait_until_serving
+from tests.docs.blocks import block
 from tests.servers import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def readme_worker_command(base: str, redis_url: str) -> tuple[dict[str, str], list[str]]:
-    """The variables and command of the README's "terminal 2" line, for this test's app
+def page_worker_command(base: str, redis_url: str) -> tuple[dict[str, str], list[str]]:
+    """The variables and command of the page's "terminal 2" line, for this test's app
     (at ``base``) and Redis."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
-    (block,) = [block for block in blocks if "# terminal 2" in block]
-    second = block.split("# terminal 1\n", 1)[1].split("# terminal 2", 1)[0]
+    commands = block("docs/getting-started.md", "bash", "# terminal 2")
+    assert commands.not_run  # marked: this test runs them
+    second = commands.source.split("# terminal 1\n", 1)[1].split("# terminal 2", 1)[0]
     words = shlex.split(second.replace("\\\n", " "))
     variables = dict(word.split("=", 1) for word in words if "=" in word)
     variables = {k: v.replace("http://127.0.0.1:8000", base) for k, v in variables.items()}
@@ -45,7 +45,7 @@ def demo_with_a_worker_elsewhere() -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["REDIS_URL"] = redis.url
-    variables, command = readme_worker_command(base, redis.url)
+    variables, command = page_worker_command(base, redis.url)
     assert command == [".venv/bin/saq", "examples.demo.worker.settings"]
     procs = [
         subprocess.Popen(
@@ -54,7 +54,7 @@ def demo_with_a_worker_elsewhere() -> Iterator[str]:
             env={**env, "PORT": str(port)},
             stderr=subprocess.DEVNULL,
         ),
-        # The README's command, with this venv's `saq`.
+        # The page's command, with this venv's `saq`.
         subprocess.Popen(
             [str(Path(sys.executable).parent / "saq"), command[1]],
             cwd=ROOT,

@@ -1,4 +1,4 @@
-"""The README's screenshots are made by docs/screenshots.py; this runs it, so they stay true.
+"""The documentation's screenshots are made by docs/screenshots.py; this runs it, so they stay true.
 
 The pictures are written to a temporary directory (pixels differ run to run: times, ids);
 what each one shows is checked, and the checked-in files must be pictures of the same size.

@@ -1,13 +1,12 @@
-"""The README's worker recipe, run as written: its settings module (with the queue and
-functions it leaves to you filled in) and its command line with its variables, in a real
-`saq` process of its own. The worker's spans and its job's INFO line reach the app."""
+"""The worker recipe of docs/guides/remote-workers.md, run as written: its settings
+module (with the queue and functions it leaves to you filled in) and its command line
+with its variables, in a real `saq` process of its own. The worker's spans and its
+job's INFO line reach the app."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
-import shlex
 import subprocess
 import sys
 import textwrap
@@ -28,9 +27,10 @@ from tests.debug_toolbar.apps import PANEL
 from tests.debug_toolbar.test_panel_elsewhere import _wait_for_first_sweep
 from tests.debug_toolbar.test_trace_pages import wait_for_trace
 from tests.debug_toolbar.toolbar_api import request_id, wait_for_panel
+from tests.docs.blocks import block
 
 pytestmark = [pytest.mark.usefixtures("instrument"), pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
+PAGE = "docs/guides/remote-workers.md"
 BIN = Path(sys.executable).parent
 PLACEHOLDER = 'settings = {"queue": queue, "functions": [...]}'
 
@@ -52,26 +52,19 @@ async def sync_customer(ctx, *, customer_id):
 """
 
 
-def readme_recipe() -> tuple[str, dict[str, str], list[str]]:
-    """The settings module, the variables and the command of the README's worker recipe."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    (settings,) = re.findall(r"```python\n(# myapp/worker\.py\n.*?)```", readme, re.S)
-    shells = re.findall(r"```bash\n(.*?)```", readme, re.S)
-    (command,) = [
-        block
-        for block in shells
-        if block.rstrip().endswith("\nsaq myapp.worker.settings")
-        and "_debug_toolbar/saq/v1/traces" in block
-    ]
-    words = shlex.split(command.replace("\\\n", " "))
-    variables = dict(word.split("=", 1) for word in words if "=" in word)
-    return settings, variables, [word for word in words if "=" not in word]
+def page_recipe() -> tuple[str, dict[str, str], list[str]]:
+    """The settings module, the variables and the command of the page's worker recipe."""
+    settings = block(PAGE, "python", "# myapp/worker.py")
+    command = block(PAGE, "bash", "\nsaq myapp.worker.settings")
+    assert settings.not_run and command.not_run  # marked: this test runs them
+    variables, words = command.command()
+    return settings.source, variables, words
 
 
 @pytest.fixture
 def recipe_package(tmp_path: Path) -> Path:
-    """``myapp/`` as the README lays it out, the queue and functions filled in."""
-    settings, _, _ = readme_recipe()
+    """``myapp/`` as the page lays it out, the queue and functions filled in."""
+    settings, _, _ = page_recipe()
     assert settings.rstrip().endswith(PLACEHOLDER)
     filled = "from myapp.jobs import queue, sync_customer\n\n"
     filled += 'settings = {"queue": queue, "functions": [sync_customer]}\n'
@@ -103,7 +96,7 @@ def sync_app(queue: RedisQueue) -> Litestar:
 
 @contextlib.contextmanager
 def recipe_worker(directory: Path, base: str, redis_url: str, queue: str) -> Iterator[None]:
-    _, variables, command = readme_recipe()
+    _, variables, command = page_recipe()
     assert command == ["saq", "myapp.worker.settings"]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     environment.update(
@@ -114,7 +107,7 @@ def recipe_worker(directory: Path, base: str, redis_url: str, queue: str) -> Ite
         OTEL_BSP_SCHEDULE_DELAY="100",
         OTEL_BLRP_SCHEDULE_DELAY="100",
     )
-    # The README's command, with this venv's `saq`, run where `myapp/` is (saq adds the
+    # The page's command, with this venv's `saq`, run where `myapp/` is (saq adds the
     # working directory to the module path).
     with (directory / "worker.log").open("wb") as log:
         proc = subprocess.Popen(
@@ -141,7 +134,7 @@ def attempt_logs(view: dict[str, t.Any]) -> list[tuple[str, str, str]]:
     ]
 
 
-def test_the_readme_worker_recipe_sends_spans_and_info_lines_to_the_app(
+def test_the_worker_recipe_sends_spans_and_info_lines_to_the_app(
     redis_url: str, recipe_package: Path
 ) -> None:
     name = f"recipe-{uuid.uuid4().hex[:8]}"

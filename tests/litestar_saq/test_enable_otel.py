@@ -1,4 +1,4 @@
-"""The README's advice for litestar-saq's own ``enable_otel``, checked.
+"""The advice of docs/guides/litestar-saq.md for litestar-saq's own ``enable_otel``, checked.
 
 With both on, every attempt gets two CONSUMER spans: ours (``process {queue}``) and
 litestar-saq's (``{queue} process``, a child of ours); the sends are ours alone, since

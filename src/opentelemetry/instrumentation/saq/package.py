@@ -4,5 +4,5 @@
 # _after_process, Job.meta) we hook; the tox matrix tests the lowest and the newest.
 _instruments = ("saq >= 0.20.0, < 1",)
 
-# instrument(meter_provider=...) records the messaging metrics (see README, Metrics).
+# instrument(meter_provider=...) records the messaging metrics (docs/reference/metrics.md).
 _supports_metrics = True

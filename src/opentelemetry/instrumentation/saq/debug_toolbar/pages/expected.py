@@ -25,7 +25,7 @@ Known = t.Mapping[str, t.Mapping[str, t.Any]]
 WHY = (
     "a worker in another process sends its spans when its exporter flushes (every 5 s by "
     "default, OTEL_BSP_SCHEDULE_DELAY); if none ever arrive, that worker does not export "
-    "to this app (see the README's worker recipe)"
+    "to this app (see 'Workers in other processes' in the documentation)"
 )
 
 

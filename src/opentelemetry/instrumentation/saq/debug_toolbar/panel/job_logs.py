@@ -59,7 +59,7 @@ class LogLine:
     message: str
     exception: str | None = None
     service: str | None = None
-    """The service.name of the process that sent the line; None: written in this one."""
+    """The service.name of the process that sent the line, or None when written in this one."""
 
     def as_dict(self) -> dict[str, t.Any]:
         """The line as the pages' JSON API sends it (ids in hex)."""

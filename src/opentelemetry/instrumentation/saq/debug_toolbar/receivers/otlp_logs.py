@@ -1,6 +1,6 @@
 """The toolbar as a local OTLP/HTTP logs receiver, beside the trace receiver.
 
-A worker in another process started as the README's recipe says
+A worker in another process started as docs/guides/remote-workers.md says
 (``OTEL_LOGS_EXPORTER=otlp``, ``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true``,
 ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=http://127.0.0.1:8000/_debug_toolbar/saq/v1/logs``)
 sends the log records its jobs wrote with the SDK's own ``OTLPLogExporter``. They are
