@@ -109,7 +109,7 @@ def test_the_sdks_log_exporter_puts_a_remote_attempts_lines_under_it(redis_url: 
         trace_id, send_id, key = request_trace(client)
         span_id = attempt_id(client, trace_id, send_id, key)
         write_logs(OTLPLogExporter(endpoint=f"{base}{LOGS}"), trace_id, span_id)
-        # And lines of a trace this app never saw: not kept.
+        # And lines of a trace this app never saw: not kept (they wait for its spans).
         write_logs(OTLPLogExporter(endpoint=f"{base}{LOGS}"), uuid.uuid4().hex, "5" * 16)
         lines = attempt_logs(client, trace_id)
         page = client.get(f"/_debug_toolbar/saq/{trace_id}").text
@@ -125,7 +125,7 @@ def test_the_sdks_log_exporter_puts_a_remote_attempts_lines_under_it(redis_url: 
     assert receiver.log_counts.received_spans == before + 4
 
 
-def test_a_gzipped_json_export_is_read_and_lines_of_other_traces_are_rejected(
+def test_a_gzipped_json_export_is_read_and_saqs_own_lines_are_rejected(
     redis_url: str,
 ) -> None:
     with TestClient(litestar_app(new_queue(redis_url), worker=False)) as client:
@@ -142,9 +142,9 @@ def test_a_gzipped_json_export_is_read_and_lines_of_other_traces_are_rejected(
         lines = attempt_logs(client, trace_id)
 
     assert response.status_code == 200
-    # Rejected: the other trace's 3 lines and SAQ's line; the 2 written outside a span are
-    # kept for the workers page.
-    assert json.loads(response.content)["partialSuccess"]["rejectedLogRecords"] == "4"
+    # Rejected: SAQ's line of each trace; the other trace's 2 lines wait for its spans
+    # (pending_logs), and the 2 written outside a span are kept for the workers page.
+    assert json.loads(response.content)["partialSuccess"]["rejectedLogRecords"] == "2"
     assert [(level, message) for level, _, message, _ in lines] == [
         ("INFO", "rendered 3 rows"),
         ("ERROR", "lookup <b>failed</b>"),
@@ -158,8 +158,9 @@ def test_the_protobuf_answer_is_the_logs_services_own(redis_url: str) -> None:
         body = bytes(encode_logs(memory.get_finished_logs()).SerializeToString())
         response = client.post(LOGS, content=body, headers=PROTOBUF)
     answer = ExportLogsServiceResponse.FromString(response.content)
-    # The line written outside a span is kept for the workers page; the others are rejected.
-    assert response.status_code == 200 and answer.partial_success.rejected_log_records == 3
+    # The line written outside a span is kept for the workers page, the trace's two wait
+    # for its spans, and SAQ's own is rejected.
+    assert response.status_code == 200 and answer.partial_success.rejected_log_records == 1
 
 
 BAD_INPUTS = {

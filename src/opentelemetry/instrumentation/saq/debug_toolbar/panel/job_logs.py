@@ -32,7 +32,6 @@ from opentelemetry import trace
 
 if t.TYPE_CHECKING:
     from opentelemetry.instrumentation.saq.disk_store import DiskStore
-    from opentelemetry.instrumentation.saq.trace_store import TraceStore
 
 __all__ = ["LogLine", "LogStore", "capture", "keep", "log_store", "release"]
 
@@ -170,9 +169,9 @@ class LogStore:
                 self.held_bytes -= self._bytes.pop(oldest)
             return line.trace_id in self._traces
 
-    def add_received(self, lines: t.Iterable[LogLine], spans: TraceStore) -> int:
-        """Keep lines another process exported, of traces ``spans`` already holds (as the
-        trace receiver does); returns how many were kept."""
+    def add_received(self, lines: t.Iterable[LogLine], spans: t.Container[int]) -> int:
+        """Keep lines another process exported, of traces ``spans`` already holds (a
+        TraceStore, or their ids), as the trace receiver does; returns how many were kept."""
         return sum(
             1
             for line in lines

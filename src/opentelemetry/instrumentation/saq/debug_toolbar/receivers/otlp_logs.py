@@ -6,8 +6,11 @@ A worker in another process started as docs/guides/remote-workers.md says
 sends the log records its jobs wrote with the SDK's own ``OTLPLogExporter``. They are
 decoded from the OTLP wire format by ``opentelemetry-proto`` (protobuf, or OTLP JSON with
 hex ids) and kept in the ``LogStore`` under the span that was current, for traces the
-TraceStore already holds. Gating, size limits and status codes are the trace receiver's
-own: this module gives it only the decoding (see ``receiver.Signal``).
+TraceStore holds; lines of a trace not here yet wait a while for its spans, apart
+(``pending_logs``): a remote worker sends lines every second and spans every five, so
+the first lines of a trace no request of the app started come before the trace. Gating,
+size limits and status codes are the trace receiver's own: this module gives it only the
+decoding (see ``receiver.Signal``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
 from opentelemetry.instrumentation.saq.debug_toolbar.panel import job_logs, worker_logs
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers import otlp, otlp_limits, receiver
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers.pending_logs import pending_lines
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 if t.TYPE_CHECKING:
@@ -59,12 +63,28 @@ async def receive(headers: t.Mapping[str, str], body: AsyncIterator[bytes]) -> r
 def _keep(raw: bytes, media_type: str) -> tuple[int, int]:
     request = decode(raw, media_type)
     lines, invalid = log_lines(request)
-    kept = job_logs.log_store().add_received(lines, trace_store())
+    store = trace_store()
+    sent = {line.trace_id for line in lines}
+    held = {trace_id for trace_id in sent if trace_id in store}
+    # Lines that waited for a trace that came in another way (the app's own spans, or
+    # another process of the app through the store on disk) go first.
+    receiver.release_logs(pending_lines().waiting(held))
+    kept = job_logs.log_store().add_received(lines, held)
+    # Lines of a trace not here yet wait for its spans (see pending_logs); they are
+    # counted once moved or dropped, and not rejected now.
+    waiting, gone = pending_lines().hold(
+        line for line in lines if line.trace_id not in held and not job_logs.is_skipped(line.logger)
+    )
+    receiver.log_counts.add(0, gone)
+    # Spans that arrived since the look-up above found none of these lines waiting: the
+    # trace receiver adds, then releases; this side holds, then looks again.
+    arrived = pending_lines().waiting(sent - held)
+    receiver.release_logs(trace_id for trace_id in arrived if trace_id in store)
     # Records with no trace: a worker's start-up, a crash between jobs (the workers page).
     outside = sum(
         worker_logs.add_received(found, source) for source, found in outside_lines(request)
     )
-    return kept + outside, len(lines) - kept + invalid - outside
+    return kept + outside, len(lines) - kept - waiting + invalid - outside
 
 
 def decode(body: bytes, media_type: str) -> ExportLogsServiceRequest:

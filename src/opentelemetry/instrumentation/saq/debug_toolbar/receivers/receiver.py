@@ -36,11 +36,13 @@ import anyio.to_thread
 from opentelemetry.instrumentation.saq._attributes import MESSAGING_SYSTEM, MESSAGING_SYSTEM_SAQ
 from opentelemetry.instrumentation.saq.debug_toolbar import error_pages
 from opentelemetry.instrumentation.saq.debug_toolbar.pages.trace_view import PAGE_PREFIX
+from opentelemetry.instrumentation.saq.debug_toolbar.panel import job_logs
 from opentelemetry.instrumentation.saq.debug_toolbar.receivers import gzip_body, otlp
+from opentelemetry.instrumentation.saq.debug_toolbar.receivers.pending_logs import pending_lines
 from opentelemetry.instrumentation.saq.debug_toolbar.tracing import trace_store
 
 if t.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterable
 
     from opentelemetry.sdk.trace import ReadableSpan
 
@@ -75,7 +77,8 @@ class ReceiverCounts:
         self.received_spans = 0
         """Spans kept in the TraceStore."""
         self.dropped_spans = 0
-        """Spans not kept: traces the store does not hold, full traces, invalid ids, repeats."""
+        """Spans not kept: traces the store does not hold, full traces, invalid ids, repeats
+        (log records: also those that waited for their trace in vain, ``pending_logs``)."""
         self.refused_requests = 0
         """Exports answered 4xx (too large, unsupported, undecodable)."""
 
@@ -213,7 +216,17 @@ def _keep_spans(raw: bytes, media_type: str) -> tuple[int, int]:
     store: TraceStore = trace_store()
     spans, invalid = otlp.readable_spans(otlp.decode(raw, media_type), shared=store.shared)
     kept = store.add_received(spans, start=_with_saq_spans(spans))
+    # Log lines that came before these spans (a trace no request of the app started).
+    sent = pending_lines().waiting({span.context.trace_id for span in spans if span.context})
+    release_logs(trace_id for trace_id in sent if trace_id in store)
     return kept, len(spans) - kept + invalid
+
+
+def release_logs(trace_ids: Iterable[int]) -> None:
+    """Move the log lines waiting for these traces (now held) into the LogStore, and
+    count them: kept there, or dropped (aged out, or over its bounds)."""
+    kept, dropped = pending_lines().release(trace_ids, job_logs.log_store())
+    log_counts.add(kept, dropped)
 
 
 def _with_saq_spans(spans: list[ReadableSpan]) -> set[int]:
