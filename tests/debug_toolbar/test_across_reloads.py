@@ -23,10 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 
 from tests.debug_toolbar.toolbar_api import panel
 from tests.servers import free_port
+
+# Real uvicorn processes restarted and killed: run once, on one Python (tox.ini).
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 API = "/_debug_toolbar/saq/api/traces"

@@ -28,7 +28,7 @@ from tests.debug_toolbar.test_panel import SIGNUP_FINAL
 from tests.debug_toolbar.test_remote_export import ROOT, exporting_worker
 from tests.debug_toolbar.toolbar_api import request_id, statuses, wait_for_panel
 
-pytestmark = pytest.mark.usefixtures("instrument")
+pytestmark = [pytest.mark.usefixtures("instrument"), pytest.mark.slow]
 LIST = "/_debug_toolbar/saq/"
 API = "/_debug_toolbar/saq/api/traces"
 EVERY_SECOND = "* * * * * *"  # croniter's sixth field: seconds

@@ -89,6 +89,7 @@ def served(framework: str, redis_url: str, stderr: Path) -> Iterator[str]:
         proc.wait(20)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", ["fastapi", "litestar"])
 def test_the_apps_errors_still_reach_its_console_after_toolbar_requests(
     framework: str, redis_url: str, tmp_path: Path

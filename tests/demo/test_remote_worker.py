@@ -108,6 +108,7 @@ def _lines(row: dict[str, t.Any]) -> list[tuple[str, str]]:
     return [(line["level"], line["message"]) for line in row.get("logs", [])]
 
 
+@pytest.mark.slow
 def test_the_demo_worker_in_another_process_shows_on_the_trace_page(
     demo_with_a_worker_elsewhere: str,
 ) -> None:
