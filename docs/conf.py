@@ -54,7 +54,7 @@ nitpick_ignore_regex = [
     ("py:class", r"(debug_toolbar|starlette|logging|config\.app|t)\..*"),
     (
         "py:class",
-        r"AppConfig|Context|DebugToolbar|DebugToolbarConfig|Part|ReadableSpan|RequestContext"
-        r"|Route|Router|Span|Starlette",
+        r"AppConfig|Context|DebugToolbar|DebugToolbarConfig|Part|Path|ReadableSpan"
+        r"|RequestContext|Route|Router|Span|Starlette",
     ),
 ]

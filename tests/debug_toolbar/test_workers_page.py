@@ -24,7 +24,7 @@ from saq.queue.redis import RedisQueue
 from tests.browser import browser_page, serving
 from tests.debug_toolbar.apps import fastapi_app
 from tests.debug_toolbar.test_panel_elsewhere import _wait_for_first_sweep
-from tests.debug_toolbar.test_remote_logs import BIN, ROOT, readme_recipe
+from tests.debug_toolbar.test_remote_logs import BIN, ROOT, page_recipe
 from tests.debug_toolbar.workers_apps import CRASH, SECRET, START_UP_LINE, workers_app
 from tests.servers import RedisServer
 
@@ -203,9 +203,10 @@ def test_a_broker_that_does_not_answer_is_said_so_within_the_read_timeout() -> N
 
 @contextlib.contextmanager
 def remote_worker(redis_url: str, name: str, base: str) -> Iterator[None]:
-    """``opentelemetry-instrument saq ...`` as the README's logs recipe runs a worker,
-    exporting to the app at ``base``, on the queue ``name``."""
-    recipe, command = readme_recipe(base)
+    """``opentelemetry-instrument saq ...`` as the logs recipe of
+    docs/guides/remote-workers.md runs a worker, exporting to the app at ``base``, on the
+    queue ``name``."""
+    recipe, command = page_recipe(base)
     environment = {
         **os.environ,
         **recipe,

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 SCHEMA_VERSION = 1
-"""Written in ``PRAGMA user_version``; a file with another one is replaced."""
+"""The version of the files' layout, written in ``PRAGMA user_version``. A file holding
+another one (written by another release of this package) is never read: it is replaced by
+an empty one, with a warning."""
 BUSY_MS = 5_000
 WAL_BYTES = 1024 * 1024
 _SCHEMA = """

@@ -41,7 +41,7 @@ from opentelemetry.instrumentation.saq._sqlite_file import (
     insert,
 )
 
-__all__ = ["SCHEMA_VERSION", "DiskStore"]
+__all__ = ["SCHEMA_VERSION", "DiskStore", "Encode"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,17 @@ class DiskStore:
 
     ``encode`` turns an item into (trace id, key, JSON body); an item whose key its trace
     already holds is not written twice. ``rows(trace_id)`` gives the bodies back as
-    (key, body) pairs, oldest first.
+    (key, body) pairs, oldest first. The toolbar makes one for its span store and one for
+    its log store (``SAQPanel.keep_on_disk``); ``TraceStore.keep_on_disk`` and
+    ``LogStore.keep_on_disk`` take one. Call ``start()`` before the first ``put``.
+
+    It holds at most ``max_traces`` traces and ``max_bytes`` bytes of file, dropping the
+    oldest traces first. It never writes on the caller's thread (``put`` only queues the
+    item, and at most ``MAX_PENDING`` wait), never raises into the caller (a failed read
+    gives nothing and is logged; a failed write is logged and counted in ``not_written``),
+    never pickles (bodies are JSON text), and never keeps a file it cannot use: a damaged
+    or foreign one is replaced, once, and after that the store stops writing (``working``
+    is False) and reads give nothing.
     """
 
     def __init__(self, path: Path, encode: Encode, *, max_traces: int, max_bytes: int) -> None:
@@ -85,7 +95,7 @@ class DiskStore:
         self.working = True
         """False once the store gave up writing (see the module's docstring)."""
         self.not_written = 0
-        """Items that were not written: too many waiting, or a write failed."""
+        """How many items were not written (too many waiting, or a write failed)."""
         self.replaced = 0
         """Times a damaged or foreign file was replaced by a fresh one."""
         self._damage_seen = False  # by a read, told to the writer once

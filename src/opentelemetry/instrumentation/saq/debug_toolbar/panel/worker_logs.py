@@ -43,7 +43,7 @@ class WorkerLine:
     """One line a worker wrote outside any attempt."""
 
     source: str
-    """Who wrote it: "worker <id>" in this process, or the remote resource's name."""
+    """Who wrote it ("worker <id>" in this process, or the remote resource's name)."""
     queue: str | None
     time_ns: int
     level: str
