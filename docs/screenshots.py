@@ -5,6 +5,10 @@
 tests/docs/test_screenshots.py runs ``take()`` into a temporary directory and checks what
 each picture shows, so a change that breaks them fails a test instead of going unnoticed.
 Every wait is for a state (the jobs settled, the table loaded), never for a time.
+
+Each picture is taken at the size the site shows it, so its text is not scaled down: no
+wider than furo's content column (``COLUMN`` CSS px), drawn at ``SCALE`` device pixels per
+CSS pixel for HiDPI screens; the pages declare ``:width:`` as the file's width / ``SCALE``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,17 @@ from tests.browser import browser_page, serving  # noqa: E402
 # What the /everything request's jobs come to: the CRM sync succeeds on its retry, the
 # invoice fails, the reminder waits 30 s.
 SETTLED = "4 jobs · 2 complete · 1 failed · 1 queued"
-DOCKS = {"right": ("panel-right.png", 1000, 400), "bottom": ("panel-bottom.png", 1400, 560)}
+# furo's article column: 46em at its 16-px root font, 736 CSS px in Chromium at any window
+# from 1000 to 1400 px wide (measured on the built site's toolbar/panel.html).
+COLUMN = 736
+SCALE = 2
+# dock: (file, window width, window height, dock size). Each picture is the dock itself (the
+# panel is what it is about), in a window tall enough that the panel shows all four jobs
+# without scrolling; the bottom dock's window is as wide as the column (its table's width).
+DOCKS = {
+    "right": ("panel-right.png", 1000, 1350, 400),
+    "bottom": ("panel-bottom.png", COLUMN, 1900, 1130),
+}
 
 # Read in the page: what a reader of the picture would check by eye.
 _PANEL_FACTS = """() => {
@@ -44,6 +58,7 @@ _PANEL_FACTS = """() => {
     broken_ids: ids.filter(e => e.getClientRects().length > 1).map(e => e.textContent),
     page_scrolls_sideways: document.scrollingElement.scrollWidth > window.innerWidth,
     panel_scrolls_sideways: details.scrollWidth > details.clientWidth,
+    panel_scrolls_down: details.scrollHeight > details.clientHeight,
     width: Math.round(details.getBoundingClientRect().width),
   };
 }"""
@@ -65,9 +80,9 @@ def take(out: Path) -> dict[str, dict[str, t.Any]]:
     redis.start()
     try:
         app = create_app(Queue.from_url(redis.url, name=QUEUE_NAME), in_process_worker=True)
-        with serving(app) as base, browser_page() as page:
-            for dock, (name, width, size) in DOCKS.items():
-                page.set_viewport_size({"width": width, "height": 900})
+        with serving(app) as base, browser_page(device_scale_factor=SCALE) as page:
+            for dock, (name, width, height, size) in DOCKS.items():
+                page.set_viewport_size({"width": width, "height": height})
                 page.goto(f"{base}/")  # the toolbar reads its dock from localStorage on load
                 page.evaluate(
                     "([dock, size]) => { localStorage.setItem('debug-toolbar-position', dock);"
@@ -83,10 +98,11 @@ def take(out: Path) -> dict[str, dict[str, t.Any]]:
                 page.click('button.toolbar-panel-btn[data-panel-id="SAQPanel"]')
                 page.wait_for_selector(".toolbar-details.expanded [data-saq-panel]")
                 facts[name] = page.evaluate(_PANEL_FACTS)
-                page.screenshot(path=str(out / name))
+                page.locator("#debug-toolbar").screenshot(path=str(out / name))
 
             _wait_for_trace(base, stats["trace_id"])
-            page.set_viewport_size({"width": 1400, "height": 900})
+            # A short window: the full-page picture is as tall as the trace's rows, no taller.
+            page.set_viewport_size({"width": COLUMN, "height": 300})
             page.goto(base + stats["trace_page"])
             page.wait_for_selector("li.row")
             facts["trace-page.png"] = page.evaluate(_TRACE_FACTS)

@@ -52,12 +52,15 @@ def serving(app: t.Any) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def browser_page() -> Iterator[t.Any]:
+def browser_page(device_scale_factor: float = 1) -> Iterator[t.Any]:
+    """A page in headless Chromium; ``device_scale_factor=2`` draws it as a HiDPI screen would."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
-            yield browser.new_page(viewport={"width": 1400, "height": 900})
+            yield browser.new_page(
+                viewport={"width": 1400, "height": 900}, device_scale_factor=device_scale_factor
+            )
         finally:
             browser.close()
