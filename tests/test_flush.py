@@ -224,3 +224,4 @@ async def test_a_provider_that_gives_up_flushing_late_is_still_warned_of(
             await started(worker)
         # Logged from the flush thread, whether or not the stop waited that long.
         await wait_until(lambda: "TracerProvider did not flush in time" in caplog.text)
+    assert "TracerProvider did not flush in time" in caplog.text
