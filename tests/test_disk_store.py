@@ -267,3 +267,30 @@ def test_a_remote_span_of_a_trace_held_only_on_disk_is_kept_after_a_restart(
         assert disk.flush()
         names = sorted(span.name for span in restarted.get_trace(trace_id))
     assert names == ["GET /signup", "smtp send"]
+
+
+def test_a_file_another_process_holds_locked_is_left_whole_not_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "traces.sqlite3"
+    with on_disk(path) as (store, disk):
+        with provider_for(store).get_tracer("t").start_as_current_span("kept") as span:
+            pass
+        assert disk.flush()
+    inode = path.stat().st_ino
+    # A sibling process (or a sqlite shell) holds the file past the busy timeout.
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with caplog.at_level(logging.WARNING), on_disk(path) as (_, locked):
+            assert locked.flush(10)
+            assert not locked.working
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert path.stat().st_ino == inode
+    assert [r.getMessage() for r in caplog.records if "replaced" in r.getMessage()] == []
+    assert any("left as it is" in r.getMessage() for r in caplog.records)
+    with on_disk(path) as (reopened, _):
+        trace_id = span.get_span_context().trace_id
+        assert [s.name for s in reopened.get_trace(trace_id)] == ["kept"]

@@ -235,8 +235,24 @@ class DiskStore:
         """A checked connection to the file, replacing it if it cannot be used."""
         try:
             return checked(self.path)
-        except (sqlite3.Error, UnusableFileError, OSError) as error:
-            return self._replace(None, error)
+        except (UnusableFileError, sqlite3.Error) as error:
+            if isinstance(error, UnusableFileError) or damaged(error):
+                return self._replace(None, error)
+            # Locked or busy past the timeout (a sibling process, an open sqlite shell), or
+            # an I/O error: the file may be sound and shared, so it is never deleted here.
+            return self._keep_to_memory(error)
+        except OSError as error:
+            return self._keep_to_memory(error)
+
+    def _keep_to_memory(self, error: BaseException) -> None:
+        self.working = False
+        logger.warning(
+            "The SAQ toolbar's store %s could not be opened (%s): it is left as it is, and "
+            "traces are kept in memory only until the app restarts.",
+            self.path,
+            error,
+        )
+        return None
 
     def _replace(
         self, connection: sqlite3.Connection | None, error: BaseException | str
