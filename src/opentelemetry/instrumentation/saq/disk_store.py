@@ -240,9 +240,11 @@ class DiskStore:
                 return self._replace(None, error)
             # Locked or busy past the timeout (a sibling process, an open sqlite shell), or
             # an I/O error: the file may be sound and shared, so it is never deleted here.
-            return self._keep_to_memory(error)
+            self._keep_to_memory(error)
+            return None
         except OSError as error:
-            return self._keep_to_memory(error)
+            self._keep_to_memory(error)
+            return None
 
     def _keep_to_memory(self, error: BaseException) -> None:
         self.working = False
@@ -252,7 +254,6 @@ class DiskStore:
             self.path,
             error,
         )
-        return None
 
     def _replace(
         self, connection: sqlite3.Connection | None, error: BaseException | str

@@ -208,8 +208,14 @@ def log_store() -> LogStore:
     return _store
 
 
-def to_line(record: logging.LogRecord, trace_id: int, span_id: int) -> LogLine:
-    """The record as a LogLine of that trace and span (message and traceback clipped)."""
+def to_line(
+    record: logging.LogRecord,
+    trace_id: int,
+    span_id: int,
+    redact: t.Callable[[str], str] | None = None,
+) -> LogLine:
+    """The record as a LogLine of that trace and span (message and traceback clipped,
+    after ``redact``, if given, took out what must not be kept)."""
     try:
         message = record.getMessage()
     except Exception:  # bad %-arguments: show what was given
@@ -219,6 +225,9 @@ def to_line(record: logging.LogRecord, trace_id: int, span_id: int) -> LogLine:
         exception = "".join(traceback.format_exception(*record.exc_info))
     elif record.exc_text:
         exception = record.exc_text
+    if redact is not None:
+        message = redact(message)
+        exception = redact(exception) if exception else exception
     return LogLine(
         trace_id=trace_id,
         span_id=span_id,

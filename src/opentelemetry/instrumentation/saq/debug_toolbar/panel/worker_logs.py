@@ -124,24 +124,29 @@ def worker_log_store() -> WorkerLogStore:
 
 
 # "Job<function: f, kwargs: {...}, queue: q, key: k, ...>": SAQ's Job.info() (0.20 writes
-# "Job<function=f, kwargs={...}, ...>"), whose kwargs,
-# result and error may hold anything. The function name is an identifier; the rest goes,
-# to the line's last ">" (a repr inside the arguments cannot end the cut early).
-_JOB = re.compile(r"Job<(?:function(?:: |=)([\w.]{1,200}))?.*>", re.S)
+# "Job<function=f, kwargs={...}, ...>"), whose kwargs, result and error may hold anything.
+# The function name is an identifier; the rest goes, from the first "Job<" to the text's
+# last ">" (a repr inside the arguments cannot end the cut early), or to the end when the
+# text was clipped before its job's end. Linear: one find, one rfind.
+_FUNCTION = re.compile(r"function(?:: |=)([\w.]{1,200})")
 
 
 def redact(text: str) -> str:
     """``text`` with every job SAQ printed cut down to its function (no arguments)."""
-    if "Job<" not in text:
+    start = text.find("Job<")
+    if start < 0:
         return text
-    return _JOB.sub(_redacted, text)
-
-
-def _redacted(match: re.Match[str]) -> str:
-    function = match.group(1)
-    if function is None:
-        return "Job<arguments not kept>"
-    return f"Job<function: {function}, arguments not kept>"
+    end = text.rfind(">")
+    named = _FUNCTION.match(text, start + 4)
+    kept = (
+        f"Job<function: {named.group(1)}, arguments not kept>"
+        if named
+        else "Job<arguments not kept>"
+    )
+    # A text clipped short ("…", as job_logs.clip ends it) lost its job's end: the ">"
+    # found may be one inside the arguments, so nothing after the job's start is kept.
+    whole = end > start and not text.endswith("…")
+    return text[:start] + kept + (text[end + 1 :] if whole else "")
 
 
 def _worker_file() -> str | None:
@@ -176,7 +181,7 @@ def keep_outside(record: logging.LogRecord) -> bool:
         worker = _worker_of(sys._getframe(1)) if _queues.has_workers() else None
         if worker is None and not job_logs.is_skipped(record.name):
             return False
-        line = job_logs.to_line(record, 0, 0)
+        line = job_logs.to_line(record, 0, 0, redact)  # before the clip cuts a job's end
         queue = getattr(getattr(worker, "queue", None), "name", None)
         return _store.add(
             WorkerLine(
@@ -186,8 +191,8 @@ def keep_outside(record: logging.LogRecord) -> bool:
                 level=line.level,
                 level_number=line.level_number,
                 logger=line.logger,
-                message=redact(line.message),
-                exception=redact(line.exception) if line.exception else None,
+                message=line.message,
+                exception=line.exception,
             )
         )
     except Exception:

@@ -182,6 +182,8 @@ def _line(
     level, number = _severity(record.severity_number, record.severity_text)
     body = otlp.value(record.body)
     message = body if isinstance(body, str) else json.dumps(body, default=str)
+    if not traced:  # a worker's line outside any job: SAQ's jobs in it lose their arguments
+        message = worker_logs.redact(message or "")
     return job_logs.LogLine(
         trace_id=trace_id,
         span_id=span_id,
