@@ -185,10 +185,13 @@ def test_rows_the_app_did_not_write_are_left_out(tmp_path: Path) -> None:
             (trace_id, "00000000000000aa", "cos\nsystem\n(S'echo pwned'\ntR."),
             (trace_id, "00000000000000bb", '{"name": 3}'),
             (trace_id, "x", "[]"),
+            (trace_id, "zzzzzzzzzzzzzzzz", "{}"),  # a span id's length, not a span id
         ]
         db.executemany("INSERT INTO rows (trace_id, key, body) VALUES (?, ?, ?)", rows)
+        db.execute("INSERT INTO traces (trace_id, updated, payload) VALUES ('xyz', 1, 0)")
     with on_disk(path) as (restarted, _):
         assert [s.name for s in restarted.get_trace(int(trace_id, 16))] == ["process"]
+        assert restarted.trace_ids() == [int(trace_id, 16)]
 
 
 def test_a_folder_that_cannot_be_made_keeps_memory_only_with_a_warning(
@@ -239,6 +242,9 @@ def test_the_default_folder_ignores_itself_in_git(tmp_path: Path) -> None:
         "app.logs.sqlite3",
         "app.traces.sqlite3",
     ]
+    # Log lines, tracebacks and span attributes: readable by their user alone.
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert {path.stat().st_mode & 0o777 for path in folder.glob("*.sqlite3*")} == {0o600}
 
 
 def test_a_remote_span_of_a_trace_held_only_on_disk_is_kept_after_a_restart(

@@ -191,13 +191,13 @@ def persisted_spans(
     parts = Parts()
     spans: list[ReadableSpan] = []
     for key, body in disk.rows(trace_id):
-        span = waiting.pop(int(key, 16), None) if len(key) == 16 else None
-        if span is None:
-            try:
+        try:
+            span = waiting.pop(int(key, 16), None) if len(key) == 16 else None
+            if span is None:
                 span = span_from_json(body, parts)
-            except Exception:  # not what we write (a foreign or damaged row): left out
-                logger.debug("a span on disk could not be read", exc_info=True)
-                continue
+        except Exception:  # not what we write (a foreign or damaged row): left out
+            logger.debug("a span on disk could not be read", exc_info=True)
+            continue
         spans.append(span)
     spans.extend(
         span for span in in_memory if span.context is not None and span.context.span_id in waiting

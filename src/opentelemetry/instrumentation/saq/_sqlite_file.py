@@ -3,6 +3,8 @@ and the bounds, measured as SQLite counts the file (see ``disk_store``)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -38,7 +40,10 @@ def connect(path: Path) -> sqlite3.Connection:
 def checked(path: Path) -> sqlite3.Connection:
     """A connection to a file of our schema, created if new; raises ``UnusableFileError`` (or
     ``sqlite3.DatabaseError``) for a file of another version or a damaged one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():  # made readable by its user alone (the journal files take its mode)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     connection = connect(path)
     try:
         connection.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before any table exists

@@ -152,7 +152,11 @@ class DiskStore:
     def traces(self) -> list[tuple[int, int]]:
         """(trace id, when it was last written, epoch ns), most recently written last."""
         found = self._read("SELECT trace_id, updated FROM traces ORDER BY updated, trace_id", ())
-        return [(int(trace_id, 16), int(updated)) for trace_id, updated in found]
+        return [
+            (int(trace_id, 16), int(updated))
+            for trace_id, updated in found
+            if _hex_id(trace_id) and isinstance(updated, int)
+        ]
 
     def __contains__(self, trace_id: object) -> bool:
         if not isinstance(trace_id, int):
@@ -331,3 +335,8 @@ def _after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork)
+
+
+def _hex_id(text: object) -> bool:
+    """Whether ``text`` is a trace id as we write it (a foreign row's is left out)."""
+    return isinstance(text, str) and len(text) == 32 and all(c in "0123456789abcdef" for c in text)

@@ -114,7 +114,8 @@ def open_disk_stores(folder: Path | None) -> None:
             return
         try:
             if not folder.is_dir():
-                folder.mkdir(parents=True)
+                # Log lines, tracebacks and span attributes: the user's own, no one else's.
+                folder.mkdir(parents=True, mode=0o700)
                 (folder / ".gitignore").write_text("# made by the SAQ debug toolbar\n*\n")
         except OSError as error:
             logger.warning(

@@ -302,7 +302,12 @@ def _siblings(known: list[Queue], names: dict[str, Broker]) -> tuple[list[Queue]
         if sibling is None:
             if len(_SIBLINGS) >= 4 * _MAX_SIBLINGS:
                 _SIBLINGS.clear()
-            sibling = _SIBLINGS[key] = type(base)(base.redis, name=name)  # connects nothing
+            try:  # a queue class of the user's may not take these arguments
+                sibling = type(base)(base.redis, name=name, dump=base._dump, load=base._load)
+            except Exception:
+                unreachable.add(name)
+                continue
+            _SIBLINGS[key] = sibling  # connects nothing
         found.append(sibling)
     return found, unreachable
 
