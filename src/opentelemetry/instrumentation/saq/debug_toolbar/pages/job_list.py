@@ -46,15 +46,7 @@ REQUEST, CRON, JOB, OUTSIDE = "request", "cron", "job", "outside"
 ORIGINS = (REQUEST, CRON, JOB, OUTSIDE)
 """What may start a job, as the origin filter names it."""
 FAILURES = "failures"
-STATUSES = (
-    FAILURES,
-    _status.FAILED,
-    _status.ABORTED,
-    _status.RETRYING,
-    _status.ACTIVE,
-    _status.QUEUED,
-    _status.COMPLETE,
-)
+STATUSES = (FAILURES, *trace_view.SEVERITY)
 """The status filter's words, failures first ("failures": failed or aborted)."""
 MAX_VALUE_CHARS = 200
 """The longest value a query parameter may hold."""

@@ -42,8 +42,7 @@ Known = t.Mapping[str, t.Mapping[str, t.Any]]
 """The panel's entry of each job, by job key (see ``jobs.new_entry``)."""
 
 PAGE_PREFIX = "/_debug_toolbar/saq"
-# Worst first: the status a trace is listed with is the worst of its jobs'.
-_SEVERITY = (
+SEVERITY = (
     _status.FAILED,
     _status.ABORTED,
     _status.RETRYING,
@@ -51,6 +50,7 @@ _SEVERITY = (
     _status.QUEUED,
     _status.COMPLETE,
 )
+"""Job statuses, worst first: a trace is listed with the worst of its jobs'."""
 FINAL = _status.FINAL
 
 
@@ -396,7 +396,7 @@ def _retries(spans: list[ReadableSpan]) -> int:
 
 def _worst(statuses: t.Iterable[str]) -> str | None:
     found = set(statuses)
-    for status in _SEVERITY:
+    for status in SEVERITY:
         if status in found:
             return status
     return next(iter(found), None)
