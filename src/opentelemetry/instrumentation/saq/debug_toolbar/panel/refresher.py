@@ -174,7 +174,6 @@ class Refresher:
         tracked = [item for followed in requests for item in followed.tracked]
         # One call for all: jobs.refresh reads each queue once, whatever the requests.
         notes = await jobs.refresh(tracked, trace_store(), self.lookup_timeout)
-        copied = False
         checked_at = time.time()
         for followed in requests:
             followed.checked_at = checked_at
@@ -182,9 +181,11 @@ class Refresher:
             jobs.describe(
                 followed.stats, followed.tracked, [notes[q] for q in sorted(queues) if q in notes]
             )
-            copied = self._store(followed) or copied
+            self._store(followed)
         save = getattr(self.storage, "_save", None)  # FileToolbarStorage's own writer
-        if copied and callable(save):
+        # Written whenever a followed request was refreshed: a storage that holds the very
+        # dict updated in place (its cache) has the update in memory, not yet in its file.
+        if callable(save):
             try:
                 save()
             except Exception:
